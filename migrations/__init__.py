@@ -1,0 +1,1 @@
+"""Alembic migrations; upgrades never drop data (docs/operations in README)."""

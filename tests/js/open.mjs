@@ -1,0 +1,112 @@
+// TEST-ONLY recipient side for intake/static/seal.js. Never served to browsers:
+// the real recipient is the Python caseworker side. Reuses the HPKE key schedule from
+// seal.js but re-derives the envelope layout, info string and chunk nonces independently.
+import { PURPOSES, keyIdOf, extractAndExpand, keySchedule, jwk, CHUNK } from '../../intake/static/seal.js';
+
+const S = globalThis.crypto.subtle;
+const EMPTY = new Uint8Array(0);
+const MAGIC = [0x52, 0x52, 0x45, 0x01];
+const HDR = 13, ENC = 65, TAG = 16;
+
+export const hex = b => Buffer.from(b).toString('hex');
+export const unhex = h => {
+  if (typeof h !== 'string' || h.length % 2 || !/^[0-9a-fA-F]*$/.test(h)) throw new Error(`invalid hex: ${String(h).slice(0, 40)}`);
+  return new Uint8Array(Buffer.from(h, 'hex'));
+};
+export const concat = (...parts) => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let i = 0;
+  for (const p of parts) { out.set(p, i); i += p.length; }
+  return out;
+};
+const eq = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+// P-256 public key (65-byte uncompressed) for a 32-byte private scalar, WebCrypto only:
+// import a PKCS#8 DER that omits the public key, then export as JWK to read x, y.
+export async function publicFromScalar(sk) {
+  if (sk.length !== 32) throw new Error('scalar must be 32 bytes');
+  const der = concat(
+    Uint8Array.from([0x30, 0x41, 0x02, 0x01, 0x00, 0x30, 0x13,
+      0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+      0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07,
+      0x04, 0x27, 0x30, 0x25, 0x02, 0x01, 0x01, 0x04, 0x20]),
+    sk);
+  const key = await S.importKey('pkcs8', der, { name: 'ECDH', namedCurve: 'P-256' }, true, ['deriveBits']);
+  const j = await S.exportKey('jwk', key);
+  return concat([4], Buffer.from(j.x, 'base64url'), Buffer.from(j.y, 'base64url'));
+}
+
+// Recipient-side HPKE base-mode open of a single-shot envelope (seq 0, empty aad).
+export async function open(skR, pkR, purpose, envelope, context = EMPTY) {
+  if (!Object.hasOwn(PURPOSES, purpose)) throw new Error(`unknown purpose: ${purpose}`);
+  if (envelope.length < HDR + ENC + TAG) throw new Error(`envelope too short (${envelope.length} bytes)`);
+  if (!eq(envelope.subarray(0, 4), MAGIC)) throw new Error('bad magic/version: not an RRE v1 envelope');
+  if (envelope[4] !== PURPOSES[purpose]) {
+    throw new Error(`wrong purpose: expected ${purpose} (${PURPOSES[purpose]}), envelope has code ${envelope[4]}`);
+  }
+  if (!eq(envelope.subarray(5, 13), await keyIdOf(pkR))) {
+    throw new Error(`unknown key id ${hex(envelope.subarray(5, 13))}`);
+  }
+  const header = envelope.subarray(0, HDR);
+  const enc = envelope.subarray(HDR, HDR + ENC);
+  const ct = envelope.subarray(HDR + ENC);
+  const info = concat(header, new TextEncoder().encode(purpose), [0], context);
+
+  let pkE;
+  try {
+    pkE = await S.importKey('raw', enc, { name: 'ECDH', namedCurve: 'P-256' }, true, []);
+  } catch {
+    throw new Error('invalid ephemeral public key in envelope');
+  }
+  const sk = await S.importKey('jwk', jwk(skR, pkR), { name: 'ECDH', namedCurve: 'P-256' }, false, ['deriveBits']);
+  const dh = new Uint8Array(await S.deriveBits({ name: 'ECDH', public: pkE }, sk, 256));
+  const ss = await extractAndExpand(dh, concat(enc, pkR));
+  const { key, baseNonce } = await keySchedule(ss, info, 2);
+  const k = await S.importKey('raw', key, 'AES-GCM', false, ['decrypt']);
+  try {
+    return new Uint8Array(await S.decrypt({ name: 'AES-GCM', iv: baseNonce, additionalData: EMPTY }, k, ct));
+  } catch {
+    throw new Error('authentication failed: envelope corrupted, wrong key, or wrong context');
+  }
+}
+
+// STREAM chunk nonce: 11-byte big-endian index || last flag (0x01 on the final chunk).
+function chunkNonce(index, last) {
+  const n = new Uint8Array(12);
+  let i = index;
+  for (let p = 10; p >= 0; p--) { n[p] = i % 256; i = Math.floor(i / 256); }
+  n[11] = last ? 1 : 0;
+  return n;
+}
+
+export async function decryptChunk(keyBytes, index, last, data) {
+  const k = await S.importKey('raw', keyBytes, 'AES-GCM', false, ['decrypt']);
+  try {
+    return new Uint8Array(await S.decrypt({ name: 'AES-GCM', iv: chunkNonce(index, last), additionalData: EMPTY }, k, data));
+  } catch {
+    throw new Error(`chunk ${index} failed authentication (corrupted, reordered, or truncated stream)`);
+  }
+}
+
+export async function openFile(skR, pkR, manifestEnvelope, chunks) {
+  const m = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(
+    await open(skR, pkR, 'attachment-manifest', manifestEnvelope)));
+  if (m.v !== 1 || typeof m.name !== 'string' || typeof m.type !== 'string' ||
+      !Number.isSafeInteger(m.size) || m.size < 0 || !Number.isSafeInteger(m.chunks) || typeof m.key !== 'string') {
+    throw new Error('malformed manifest');
+  }
+  const key = new Uint8Array(Buffer.from(m.key, 'base64url'));
+  if (key.length !== 32) throw new Error('malformed manifest: key must be 32 bytes');
+  const n = Math.max(1, Math.ceil(m.size / CHUNK));
+  if (m.chunks !== n) throw new Error(`manifest inconsistent: size ${m.size} needs ${n} chunks, says ${m.chunks}`);
+  if (chunks.length !== n) throw new Error(`chunk count mismatch: expected ${n}, got ${chunks.length} (truncated or extended)`);
+  const parts = [];
+  for (let i = 0; i < n; i++) {
+    const last = i === n - 1;
+    const pt = await decryptChunk(key, i, last, chunks[i]);
+    const want = last ? m.size - (n - 1) * CHUNK : CHUNK;
+    if (pt.length !== want) throw new Error(`chunk ${i} has ${pt.length} bytes, expected ${want}`);
+    parts.push(pt);
+  }
+  return { name: m.name, type: m.type, data: concat(...parts) };
+}
