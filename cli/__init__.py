@@ -1,0 +1,1 @@
+"""The ``reprisals`` console script: init, serve, add-caseworker, rotate-intake-key, demo."""

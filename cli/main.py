@@ -1,0 +1,185 @@
+"""Entry point of the ``reprisals`` command.
+
+Every mistake a person can make here (not initialised yet, wrong password, duplicate name, a
+typo in the recovery key) ends as one plain line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from cases import audit, installation, keyring, migrate
+from cases.config import ConfigError, Settings, create_secret
+from cases.db import Database
+from cases.intake_keys import NoIntakeKey, describe
+from cases.models import Caseworker, Role
+from crypto.errors import CryptoError
+
+from .prompts import UserError, existing_password, new_password, secret_line
+
+
+def open_database(settings: Settings, *, prepare: bool = False) -> Database:
+    """Connect and bring the schema to the newest migration (never losing data)."""
+    if prepare:
+        settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for path in (settings.pepper_file, settings.intake_secret_file, settings.caseworker_secret_file):
+            create_secret(path)
+    db = Database(settings.database_url)
+    migrate.upgrade(db.engine)
+    return db
+
+
+def cmd_init(args: argparse.Namespace, settings: Settings) -> None:
+    db = open_database(settings, prepare=True)
+    with db.session() as session:
+        if installation.is_initialised(session):
+            raise UserError(f"{settings.home} is already initialised; nothing was changed")
+    password = new_password(args.admin)
+    with db.session() as session:
+        result = installation.initialise(session, args.admin, password, settings.argon2)
+        audit.record(session, "installation.init", actor_id=result.admin.id)
+    print(f"Initialised {settings.home}")
+    print(f"Admin caseworker: {args.admin}")
+    print(f"Intake key fingerprint: {result.intake_fingerprint}")
+    print_recovery(result.recovery_text)
+
+
+def print_recovery(text: str) -> None:
+    print()
+    print("RECOVERY KEY - shown this once, never stored. Print or write it down and keep it offline.")
+    print("It restores access to every report if all caseworker passwords are lost.")
+    print()
+    print(f"    {text}")
+    print()
+
+
+def _find_worker(session, username: str) -> Caseworker:  # type: ignore[no-untyped-def]
+    worker = session.scalar(select(Caseworker).where(Caseworker.username == username))
+    if worker is None or worker.disabled:
+        raise UserError(f"no active caseworker named {username!r}")
+    return worker
+
+
+def cmd_add_caseworker(args: argparse.Namespace, settings: Settings) -> None:
+    db = open_database(settings)
+    role = Role(args.role)
+    password = new_password(args.username)
+    with db.session() as session:
+        if not installation.is_initialised(session):
+            raise UserError("not initialised yet: run 'reprisals init' first")
+        ring = None
+        if args.recovery:
+            ring = keyring.unlock_with_recovery(session, secret_line("Recovery key: "))
+        elif args.grant_from:
+            granter = _find_worker(session, args.grant_from)
+            ring = keyring.unlock(session, granter, existing_password(args.grant_from))
+        worker = installation.create_caseworker(session, args.username, password, role, settings.argon2)
+        granted = keyring.grant(session, ring, worker) if ring else 0
+        audit.record(session, "caseworker.add", detail=f"{worker.username} ({role.value}), {granted} key(s)")
+    print(f"Added {role.value} {args.username!r}.")
+    if not granted and role is not Role.ANALYST:
+        print("They hold no intake key yet, so they cannot read reports until an admin grants them access.")
+
+
+def cmd_rotate(args: argparse.Namespace, settings: Settings) -> None:
+    db = open_database(settings)
+    with db.session() as session:
+        key = installation.rotate_intake_key(session)
+        audit.record(session, "intake_key.rotate", detail=key.id)
+        print(f"New intake key: {describe(key)}")
+    print("Earlier keys stay available to caseworkers, so existing cases remain readable.")
+
+
+def cmd_upgrade(args: argparse.Namespace, settings: Settings) -> None:
+    open_database(settings)
+    print("Database schema is up to date.")
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    from .serve import serve
+
+    with open_database(settings).session() as session:
+        if not installation.is_initialised(session):
+            raise UserError("not initialised yet: run 'reprisals init' (or 'reprisals demo') first")
+    serve(settings, args.host, args.intake_port, args.caseworker_port)
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
+    from .demo import run_demo
+
+    run_demo(args, settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reprisals", description="Secure reprisal-reporting intake")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, func: Callable[[argparse.Namespace, Settings], None], help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("init", cmd_init, "create the database, secrets, first intake key, recovery key and admin")
+    p.add_argument("--admin", default="admin", help="the first admin's user name (default: admin)")
+
+    p = command("add-caseworker", cmd_add_caseworker, "add a staff account")
+    p.add_argument("username")
+    p.add_argument("--role", choices=[r.value for r in Role], default=Role.CASEWORKER.value)
+    grant = p.add_mutually_exclusive_group()
+    grant.add_argument("--grant-from", metavar="ADMIN", help="give them the intake keys, unlocked by ADMIN")
+    grant.add_argument("--recovery", action="store_true", help="give them the intake keys via the recovery key")
+
+    command("rotate-intake-key", cmd_rotate, "seal new reports to a fresh intake key")
+    command("upgrade", cmd_upgrade, "apply database migrations")
+
+    def server_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--intake-port", type=int, default=8080)
+        p.add_argument("--caseworker-port", type=int, default=8081)
+
+    server_options(command("serve", cmd_serve, "run the intake and caseworker apps"))
+    p = command("demo", cmd_demo, "set up a demo installation with sample cases, print a login, and serve it")
+    server_options(p)
+    p.add_argument("--no-serve", action="store_true", help="set up and print, but do not start the servers")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.umask(0o077)  # secrets, the SQLite file and blobs are for this account only
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        args.func(args, settings)
+    except (UserError, ConfigError, NoIntakeKey, CryptoError, ValueError) as exc:
+        print(f"reprisals: {exc}", file=sys.stderr)
+        return 2
+    except (installation.AlreadyInitialised, installation.UserExists) as exc:
+        print(f"reprisals: {exc}", file=sys.stderr)
+        return 2
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "unknown error"
+        print(f"reprisals: cannot use the database ({reason}); check DATABASE_URL", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            print(
+                f"reprisals: a port is already in use ({exc.strerror}); choose another with --intake-port",
+                file=sys.stderr,
+            )
+        else:
+            print(f"reprisals: {exc.strerror or exc} ({getattr(exc, 'filename', '') or ''})", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
