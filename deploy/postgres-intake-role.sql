@@ -1,0 +1,14 @@
+-- Least privilege for the public intake app on PostgreSQL.
+-- Replace :schema and :role (or run with psql -v). The intake role can file reports, store
+-- attachment chunks and read the public intake keys, and can do nothing with key wraps,
+-- caseworker accounts, staff sessions, notes or the audit trail: a compromised intake host cannot
+-- even read the wrapped keys. tests/test_intake_isolation.py runs the app under this role.
+GRANT USAGE ON SCHEMA :schema TO :role;
+GRANT SELECT ON :schema.intake_keys TO :role;
+GRANT SELECT, INSERT, UPDATE ON :schema.cases TO :role;
+GRANT SELECT, INSERT ON :schema.submissions TO :role;
+GRANT SELECT, INSERT ON :schema.status_changes TO :role;
+GRANT SELECT, INSERT, UPDATE ON :schema.messages TO :role;
+GRANT SELECT, INSERT, UPDATE ON :schema.attachments TO :role;
+GRANT SELECT, INSERT ON :schema.attachment_chunks TO :role;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA :schema TO :role;

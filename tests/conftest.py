@@ -1,0 +1,96 @@
+"""Shared fixtures. The database backend comes from RRI_TEST_DB: "sqlite" (default) or
+"postgres" (127.0.0.1:5432, database test, trust auth), so the same suite runs on both.
+
+On PostgreSQL every test gets its own schema, created empty and dropped afterwards, so tests
+never see each other's rows and the migrations are exercised from scratch each time.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from cases import installation, migrate
+from cases.blobs import FilesystemBlobStore
+from cases.config import Settings, create_secret
+from cases.db import Database
+
+PG_URL = os.environ.get("RRI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+BACKEND = os.environ.get("RRI_TEST_DB", "sqlite")
+ADMIN_PASSWORD = "correct horse battery staple"
+
+
+def pytest_report_header() -> str:
+    return f"database backend: {BACKEND}"
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    if BACKEND == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    if BACKEND != "postgres":
+        raise pytest.UsageError(f"RRI_TEST_DB must be sqlite or postgres, not {BACKEND!r}")
+    schema = f"t_{secrets.token_hex(6)}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    """Environment for a subprocess of the CLI or a server, on this test's database."""
+    return {
+        **os.environ,
+        "RRI_HOME": str(tmp_path / "home"),
+        "DATABASE_URL": database_url,
+        "RRI_ARGON2": "testing",
+    }
+
+
+@pytest.fixture
+def settings(env: dict[str, str]) -> Settings:
+    settings = Settings.from_env(env)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    for path in (settings.pepper_file, settings.intake_secret_file, settings.caseworker_secret_file):
+        create_secret(path)
+    return settings
+
+
+@pytest.fixture
+def database(settings: Settings) -> Iterator[Database]:
+    db = Database(settings.database_url)
+    migrate.upgrade(db.engine)
+    yield db
+    db.engine.dispose()
+
+
+@pytest.fixture
+def blobs(settings: Settings) -> FilesystemBlobStore:
+    return FilesystemBlobStore(settings.blob_dir)
+
+
+@dataclass
+class Installed:
+    recovery_text: str
+    admin_id: int
+    admin_password: str
+
+
+@pytest.fixture
+def installed(database: Database, settings: Settings) -> Installed:
+    with database.session() as session:
+        result = installation.initialise(session, "admin", ADMIN_PASSWORD, settings.argon2)
+        return Installed(result.recovery_text, result.admin.id, ADMIN_PASSWORD)

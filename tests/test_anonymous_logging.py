@@ -1,0 +1,115 @@
+"""Served for real on sockets, the intake app logs no client address, user agent or query.
+
+Both ways it is served are checked: the embedded ``reprisals serve`` (werkzeug) and gunicorn
+with deploy/gunicorn_intake.py, which is what the Dockerfile runs.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .cli_helpers import init
+
+ROOT = Path(__file__).resolve().parents[1]
+UA = "UA-CANARY-Mozilla/5.0-Nokia-105"
+FORWARDED = "203.0.113.77"
+QUERY = "QUERY-CANARY"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _visit(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).read()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    for path in ("/", f"/?q={QUERY}", "/health", "/missing"):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}{path}", headers={"User-Agent": UA, "X-Forwarded-For": FORWARDED}
+        )
+        try:
+            urllib.request.urlopen(request, timeout=5).read()
+        except urllib.error.HTTPError:
+            pass
+
+
+def _stop(proc: subprocess.Popen) -> str:
+    proc.terminate()
+    try:
+        out, _ = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return out
+
+
+def _assert_anonymous(log: str) -> None:
+    assert "GET /health 200" in log, f"requests must be logged for this check to mean anything:\n{log}"
+    assert "GET /missing 404" in log
+    for secret in ("127.0.0.1", UA, FORWARDED, QUERY):
+        assert secret not in log, f"{secret!r} leaked into the log:\n{log}"
+
+
+def test_embedded_server_logs_no_address(env) -> None:  # type: ignore[no-untyped-def]
+    init(env)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "serve",
+            "--host",
+            "localhost",
+            "--intake-port",
+            str(port),
+            "--caseworker-port",
+            str(_free_port()),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        _visit(port)
+    finally:
+        log = _stop(proc)
+    _assert_anonymous(log)
+
+
+def test_gunicorn_logs_no_address(env) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("gunicorn")
+    init(env)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn_intake.py"), "intake.wsgi:app"],
+        env={**env, "RRI_INTAKE_BIND": f"127.0.0.1:{port}", "RRI_INTAKE_WORKERS": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        _visit(port)
+    finally:
+        log = _stop(proc)
+    # gunicorn announces its own bind address at start-up; that is the server's, not a client's.
+    client_lines = "\n".join(line for line in log.splitlines() if "Listening at" not in line)
+    _assert_anonymous(client_lines)

@@ -1,0 +1,34 @@
+"""The audit trail is hash-chained: any edit, deletion or reordering is found and located."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from cases import audit
+
+
+def _fill(database) -> list[int]:  # type: ignore[no-untyped-def]
+    with database.session() as session:
+        return [audit.record(session, f"case.view.{i}", actor_id=1, case_id="abc", detail=str(i)).id for i in range(5)]
+
+
+def test_an_untouched_chain_verifies(database) -> None:  # type: ignore[no-untyped-def]
+    _fill(database)
+    with database.session() as session:
+        assert audit.verify(session) is None
+
+
+def test_an_edited_event_is_named(database) -> None:  # type: ignore[no-untyped-def]
+    ids = _fill(database)
+    with database.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_events SET detail = 'nothing to see' WHERE id = :id"), {"id": ids[2]})
+    with database.session() as session:
+        assert audit.verify(session) == ids[2]
+
+
+def test_a_deleted_event_breaks_the_next_link(database) -> None:  # type: ignore[no-untyped-def]
+    ids = _fill(database)
+    with database.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_events WHERE id = :id"), {"id": ids[1]})
+    with database.session() as session:
+        assert audit.verify(session) == ids[2]
