@@ -2,7 +2,7 @@
 
 import os
 
-bind = os.environ.get("RRI_CASEWORKER_BIND", "0.0.0.0:8081")  # noqa: S104 - inside a container
+bind = os.environ.get("RRI_CASEWORKER_BIND", "0.0.0.0:8081")
 workers = 1  # unlocked keys live in process memory; one worker keeps a session on one process
 threads = 8
 accesslog = "-"

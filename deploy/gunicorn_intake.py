@@ -9,7 +9,7 @@ import os
 
 from intake.quiet import GUNICORN_ACCESS_LOG_FORMAT
 
-bind = os.environ.get("RRI_INTAKE_BIND", "0.0.0.0:8080")  # noqa: S104 - inside a container
+bind = os.environ.get("RRI_INTAKE_BIND", "0.0.0.0:8080")
 workers = int(os.environ.get("RRI_INTAKE_WORKERS", "2"))
 threads = 4
 accesslog = "-"

@@ -6,6 +6,7 @@ with deploy/gunicorn_intake.py, which is what the Dockerfile runs.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
@@ -43,10 +44,8 @@ def _visit(port: int) -> None:
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}{path}", headers={"User-Agent": UA, "X-Forwarded-For": FORWARDED}
         )
-        try:
+        with contextlib.suppress(urllib.error.HTTPError):
             urllib.request.urlopen(request, timeout=5).read()
-        except urllib.error.HTTPError:
-            pass
 
 
 def _stop(proc: subprocess.Popen) -> str:

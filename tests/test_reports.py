@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import func, select, text
 
 from cases import keyring, reports
-from cases.blobs import chunk_key
 from cases.intake_keys import current
 from cases.models import Attachment, Case, Caseworker, SealedIn
 from crypto import token
