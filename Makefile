@@ -1,0 +1,34 @@
+# Two commands on a fresh machine (see README):
+#   make demo   set up, then run both apps on SQLite with sample cases and a printed login
+#   make test   set up, then run every test on SQLite and on PostgreSQL
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/reprisals demo
+
+test: $(BIN)/.installed
+	scripts/ensure-services
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	RRI_TEST_DB=sqlite $(BIN)/python -m pytest
+	RRI_TEST_DB=postgres $(BIN)/python -m pytest
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/crypto_throughput.py
+
+clean:
+	rm -rf $(VENV) demo-instance .pytest_cache .hypothesis
