@@ -14,17 +14,21 @@ from werkzeug.serving import make_server
 import caseworker
 import intake
 from cases.config import Settings
-from intake.quiet import AnonymousRequestHandler
+from .quiet_server import anonymous_handler
 
 
 def serve(settings: Settings, host: str, intake_port: int, caseworker_port: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     intake_server = make_server(
-        host, intake_port, intake.create_app(settings), threaded=True, request_handler=AnonymousRequestHandler
+        host, intake_port, intake.create_app(settings), threaded=True, request_handler=anonymous_handler("intake")
     )
     # Staff requests are logged without addresses too: the desk may sit behind an onion service.
     desk_server = make_server(
-        host, caseworker_port, caseworker.create_app(settings), threaded=True, request_handler=AnonymousRequestHandler
+        host,
+        caseworker_port,
+        caseworker.create_app(settings),
+        threaded=True,
+        request_handler=anonymous_handler("caseworker"),
     )
     print(f"Reporter form (intake):  http://{host}:{intake_server.port}/")
     print(f"Caseworker desk:         http://{host}:{desk_server.port}/")

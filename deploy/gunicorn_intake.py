@@ -7,13 +7,11 @@ onion service that does not log addresses either.
 
 import os
 
-from intake.quiet import GUNICORN_ACCESS_LOG_FORMAT
-
 bind = os.environ.get("RRI_INTAKE_BIND", "0.0.0.0:8080")
 workers = int(os.environ.get("RRI_INTAKE_WORKERS", "2"))
 threads = 4
 accesslog = "-"
-access_log_format = GUNICORN_ACCESS_LOG_FORMAT
+access_log_format = "%(m)s %(U)s %(s)s %(B)s"  # method, path without query, status, size
 errorlog = "-"
 loglevel = "info"
 forwarded_allow_ips = ""  # never trust or record X-Forwarded-For
