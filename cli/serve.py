@@ -14,6 +14,7 @@ from werkzeug.serving import make_server
 import caseworker
 import intake
 from cases.config import Settings
+
 from .quiet_server import anonymous_handler
 
 
