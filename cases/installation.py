@@ -11,7 +11,7 @@ from crypto import passwords as key_locking
 from crypto.kdf import Argon2Params
 from crypto.keys import KeyPair, fingerprint
 
-from . import keyring
+from . import keyring, tokens
 from .clock import today
 from .intake_keys import current
 from .models import Caseworker, IntakeKey, Role, Setting
@@ -76,6 +76,7 @@ def initialise(session: Session, admin_username: str, admin_password: str, param
     admin = create_caseworker(session, admin_username, admin_password, Role.ADMIN, params)
     recovery = KeyPair.generate()
     session.add(Setting(key=keyring.RECOVERY_PUBLIC, value=recovery.public.hex()))
+    tokens.record_params(session, params)
     intake = _add_intake_key(session, [(admin.public_key, admin.id), (recovery.public, None)])
     return InitResult(
         recovery_text=key_locking.recovery_text(recovery),
@@ -91,7 +92,7 @@ def rotate_intake_key(session: Session) -> IntakeKey:
     current one, and to the recovery key. Old keys stay wrapped, so old cases stay readable.
     """
     old = current(session)
-    recipients = [(w.public_key, w.id) for w in keyring.intake_key_holders(session)]
+    recipients = [(w.public_key, w.id) for w in keyring.intake_key_holders(session, old.id)]
     recipients.append((keyring.recovery_public(session), None))
     pair = _add_intake_key(session, recipients)
     old.retired_on = today()

@@ -88,7 +88,9 @@ def grant(session: Session, ring: Keyring, caseworker: Caseworker) -> int:
     return added
 
 
-def intake_key_holders(session: Session) -> list[Caseworker]:
-    """Enabled caseworkers holding a wrap of the current intake keys (they get the next one)."""
-    ids = select(WrappedKey.caseworker_id).where(WrappedKey.caseworker_id.is_not(None))
+def intake_key_holders(session: Session, intake_key_id: str) -> list[Caseworker]:
+    """Enabled caseworkers holding a wrap of the given intake key (they get its successor)."""
+    ids = select(WrappedKey.caseworker_id).where(
+        WrappedKey.caseworker_id.is_not(None), WrappedKey.intake_key_id == intake_key_id
+    )
     return list(session.scalars(select(Caseworker).where(Caseworker.id.in_(ids), Caseworker.disabled.is_(False))))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -23,13 +25,17 @@ def check_strength(password: str) -> None:
         raise WeakPassword(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
 
 
+def _normalise(password: str) -> str:
+    return unicodedata.normalize("NFC", password)
+
+
 def hash_password(password: str, params: Argon2Params) -> str:
-    return hasher(params).hash(password)
+    return hasher(params).hash(_normalise(password))
 
 
 def verify_password(stored: str, password: str) -> bool:
     # The stored hash carries its own parameters, so any hasher instance verifies it.
     try:
-        return PasswordHasher().verify(stored, password)
+        return PasswordHasher().verify(stored, _normalise(password))
     except (VerificationError, InvalidHashError):
         return False

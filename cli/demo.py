@@ -13,7 +13,7 @@ import secrets
 import shutil
 from pathlib import Path
 
-from cases import audit, installation, reports
+from cases import audit, installation, reports, tokens
 from cases.blobs import FilesystemBlobStore
 from cases.config import Settings
 from cases.intake_keys import current
@@ -81,14 +81,14 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> None:
     password = secrets.token_urlsafe(12)
     blobs = FilesystemBlobStore(settings.blob_dir)
     pepper = settings.pepper()
-    tokens = []
+    handed_out: list[str] = []
     with db.session() as session:
         result = installation.initialise(session, DEMO_USER, password, settings.argon2)
         audit.record(session, "installation.init", actor_id=result.admin.id, detail="demo")
         intake_public = current(session).public_key
         for number, sample in enumerate(SAMPLE_REPORTS):
             reporter_token = token.generate()
-            derived = token.derive(reporter_token, pepper, settings.argon2)
+            derived = tokens.derive(session, reporter_token, pepper)
             body = json.dumps({"v": 1, **sample}).encode()
             filed = reports.file_report(
                 session,
@@ -103,11 +103,11 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> None:
                     intake_public, b"Names of witnesses (demo file)\n", "witnesses.txt", "text/plain"
                 )
                 reports.attach_file(session, blobs, filed.case, manifest, chunks)
-            tokens.append(reporter_token)
+            handed_out.append(reporter_token)
     print(f"Demo installation in {settings.home} with {len(SAMPLE_REPORTS)} sample cases.")
     print()
     print(f"  Caseworker login:  user {DEMO_USER!r}  password {password!r}")
-    print(f"  A reporter token:  {token.format_token(tokens[0])}")
+    print(f"  A reporter token:  {token.format_token(handed_out[0])}")
     print_recovery(result.recovery_text)
     if args.no_serve:
         return

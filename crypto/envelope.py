@@ -8,10 +8,11 @@ Layout (docs/protocol.md, "Envelope")::
     13  65  enc (ephemeral public key)
     78  ..  AES-256-GCM ciphertext and tag
 
-The HPKE ``info`` is ``header || purpose label || 0x00 || context``. Binding the header, purpose
-and an optional caller context into ``info`` means an envelope sealed for one purpose, recipient
-or case can never be opened as another: the AEAD tag fails. The header copy of the purpose and key
-id only exists to give clear errors and to pick the right private key.
+The HPKE ``info`` is ``header || purpose label || 0x00 || context``. Binding the header and the
+purpose into ``info`` means an envelope sealed for one purpose or recipient can never be opened
+as another: the AEAD tag fails. Callers that know more (a case id, say) pass it as ``context``
+and get the same guarantee for it. The header copy of the purpose and key id only exists to give
+clear errors and to pick the right private key.
 """
 
 from __future__ import annotations
@@ -69,10 +70,12 @@ def seal(recipient_public: bytes, purpose: Purpose, plaintext: bytes, context: b
 
 def read_header(envelope: bytes) -> Header:
     """Parse the clear header without decrypting; raises OpenError if it is not an envelope."""
-    if len(envelope) < OVERHEAD or envelope[:4] != MAGIC:
-        if envelope[:3] == MAGIC[:3]:
-            raise OpenError(f"unsupported envelope version {envelope[3] if len(envelope) > 3 else '?'}")
-        raise OpenError("not a sealed envelope (bad magic or too short)")
+    if envelope[:3] != MAGIC[:3]:
+        raise OpenError("not a sealed envelope (bad magic)")
+    if envelope[:4] != MAGIC:
+        raise OpenError(f"unsupported envelope version {envelope[3] if len(envelope) > 3 else '?'}")
+    if len(envelope) < OVERHEAD:
+        raise OpenError(f"envelope is truncated ({len(envelope)} bytes, at least {OVERHEAD} expected)")
     try:
         purpose = Purpose(envelope[4])
     except ValueError:

@@ -19,6 +19,7 @@ import base64
 import hashlib
 import os
 import struct
+import unicodedata
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -31,10 +32,16 @@ _MAGIC = b"RLK\x01"
 _PREFIX = struct.Struct(">4sIIB16s12s")
 
 
+def _password_bytes(password: str) -> bytes:
+    # NFC, so the same password typed on another keyboard or OS (composed vs decomposed
+    # accents, Arabic presentation) still unlocks the key.
+    return unicodedata.normalize("NFC", password).encode("utf-8")
+
+
 def lock(pair: KeyPair, password: str, params: Argon2Params) -> bytes:
     salt, nonce = os.urandom(16), os.urandom(12)
     prefix = _PREFIX.pack(_MAGIC, params.time_cost, params.memory_kib, params.parallelism, salt, nonce)
-    kek = params.derive(password.encode("utf-8"), salt)
+    kek = params.derive(_password_bytes(password), salt)
     return prefix + AESGCM(kek).encrypt(nonce, pair.scalar, prefix + pair.id)
 
 
@@ -43,7 +50,7 @@ def unlock(locked: bytes, password: str, key_id: bytes) -> KeyPair:
     if len(locked) != _PREFIX.size + 48 or locked[:4] != _MAGIC:
         raise CryptoError("not a locked private key")
     _magic, t, m, p, salt, nonce = _PREFIX.unpack(locked[: _PREFIX.size])
-    kek = Argon2Params(t, m, p).derive(password.encode("utf-8"), salt)
+    kek = Argon2Params(t, m, p).derive(_password_bytes(password), salt)
     try:
         scalar = AESGCM(kek).decrypt(nonce, locked[_PREFIX.size :], locked[: _PREFIX.size] + key_id)
     except InvalidTag:

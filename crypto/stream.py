@@ -3,8 +3,10 @@
 A random 32-byte key per file; the file in 64 KiB chunks; chunk ``i`` is sealed with nonce
 ``uint88_be(i) || last_flag``. Because the index and the last-chunk flag are in the nonce, a
 reordered, dropped, duplicated or truncated chunk fails authentication, and chunks of one file
-never open under another's key. The key and the chunk count travel in a sealed manifest, so the
-server, which stores chunks one by one for resumable uploads, learns neither.
+never open under another's key. The key, name and type travel in a sealed manifest, together
+with the chunk count, so the caseworker detects a truncated file even if the server lies. The
+server, which stores chunks one by one for resumable uploads, does see how many chunks there are
+and their sizes: a file's length is not hidden.
 """
 
 from __future__ import annotations
@@ -108,7 +110,13 @@ class Manifest:
             manifest = cls(str(body["name"]), str(body["type"]), int(body["size"]), int(body["chunks"]), key)
         except (ValueError, KeyError, TypeError) as exc:
             raise OpenError("attachment manifest is malformed") from exc
-        if body.get("v") != 1 or len(key) != FILE_KEY_LEN or manifest.chunks != chunk_count(manifest.size):
+        if (
+            body.get("v") != 1
+            or not isinstance(body["size"], int)
+            or manifest.size < 0
+            or len(key) != FILE_KEY_LEN
+            or manifest.chunks != chunk_count(manifest.size)
+        ):
             raise OpenError("attachment manifest is inconsistent")
         return manifest
 

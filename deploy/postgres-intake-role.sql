@@ -5,6 +5,7 @@
 -- even read the wrapped keys. tests/test_intake_isolation.py runs the app under this role.
 GRANT USAGE ON SCHEMA :schema TO :role;
 GRANT SELECT ON :schema.intake_keys TO :role;
+GRANT SELECT ON :schema.settings TO :role;  -- public facts only: token KDF cost, recovery public key
 GRANT SELECT, INSERT, UPDATE ON :schema.cases TO :role;
 GRANT SELECT, INSERT ON :schema.submissions TO :role;
 GRANT SELECT, INSERT ON :schema.status_changes TO :role;

@@ -129,3 +129,32 @@ def test_private_keys_are_stored_only_locked_or_wrapped(database, settings, inst
                     dump += value if isinstance(value, bytes) else str(value).encode()
     for scalar in secrets_:
         assert scalar not in dump and scalar.hex().encode() not in dump
+
+
+def test_token_cost_is_fixed_at_init_not_by_later_configuration(database, settings, installed) -> None:  # type: ignore[no-untyped-def]
+    """Raising the configured argon2 cost later must not orphan tokens already handed out."""
+    from cases import tokens
+    from crypto.kdf import Argon2Params
+
+    reporter_token = token.generate()
+    with database.session() as session:
+        before = tokens.derive(session, reporter_token, settings.pepper())
+        assert tokens.kdf_params(session) == settings.argon2
+    stronger = Argon2Params(settings.argon2.time_cost + 1, settings.argon2.memory_kib * 2, 1)
+    assert token.derive(reporter_token, settings.pepper(), stronger).lookup != before.lookup
+    with database.session() as session:
+        assert tokens.derive(session, reporter_token, settings.pepper()).lookup == before.lookup
+
+
+def test_rotation_goes_to_holders_of_the_current_key_only(database, settings, installed) -> None:  # type: ignore[no-untyped-def]
+    with database.session() as session:
+        installation.create_caseworker(session, "dee", "dee's long password", Role.CASEWORKER, settings.argon2)
+        dee = session.scalar(select(Caseworker).where(Caseworker.username == "dee"))
+        keyring.grant(session, keyring.unlock(session, _admin(session), installed.admin_password), dee)
+        dee.disabled = True
+    with database.session() as session:
+        installation.rotate_intake_key(session)
+    with database.session() as session:
+        dee = session.scalar(select(Caseworker).where(Caseworker.username == "dee"))
+        assert len(keyring.unlock(session, dee, "dee's long password").intake) == 1  # only the old key
+        assert len(keyring.unlock(session, _admin(session), installed.admin_password).intake) == 2

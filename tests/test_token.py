@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import random
 from collections import Counter
 
 import pytest
+from argon2.low_level import Type, hash_secret_raw
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -201,6 +204,32 @@ def test_derive_depends_on_pepper_token_and_params() -> None:
         assert other.lookup != base.lookup
         assert other.reporter.public != base.reporter.public
         assert other.reporter.scalar != base.reporter.scalar
+
+
+def test_derive_matches_the_documented_construction() -> None:
+    """Recomputed from the module docstring with independent code: the derivation is a stored format."""
+    token, pepper = TOKEN, bytes(range(32))
+    assert tok.damm(token) == 0
+    salt = hashlib.sha256(b"rri/v1 token salt" + pepper).digest()[:16]
+    stretched = hash_secret_raw(
+        token.encode(), salt, time_cost=1, memory_cost=256, parallelism=1, hash_len=32, type=Type.ID
+    )
+
+    def hkdf(info: bytes, length: int) -> bytes:  # RFC 5869
+        prk = hmac.new(pepper, stretched, "sha256").digest()
+        out, block = b"", b""
+        for counter in range(1, -(-length // 32) + 1):
+            block = hmac.new(prk, block + info + bytes([counter]), "sha256").digest()
+            out += block
+        return out[:length]
+
+    order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+    scalar = int.from_bytes(hkdf(b"rri/v1 reporter key", 48), "big") % (order - 1) + 1
+
+    derived = tok.derive(tok.format_token(token), pepper, TESTING)
+    assert Argon2Params(time_cost=1, memory_kib=256, parallelism=1) == TESTING
+    assert derived.lookup == hkdf(b"rri/v1 token lookup", 32)
+    assert derived.reporter.scalar == scalar.to_bytes(32, "big")
 
 
 def test_lookup_and_reporter_key_are_independent() -> None:
