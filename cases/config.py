@@ -31,6 +31,14 @@ class Settings:
     argon2: Argon2Params
     intake_secret_file: Path
     caseworker_secret_file: Path
+    # Reporter-side limits, explained to reporters in plain words when hit.
+    max_file_bytes: int = 50 * 1024 * 1024
+    max_total_bytes: int = 200 * 1024 * 1024
+    max_files: int = 20
+    # Abuse control without tracking: proof-of-work bits at rest, and concurrent argon2 runs.
+    pow_bits: int = 12
+    argon2_slots: int = 2
+    emergency_contacts_file: Path | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -47,10 +55,33 @@ class Settings:
             argon2=ARGON2_PROFILES[profile],
             intake_secret_file=Path(env.get("RRI_INTAKE_SECRET_FILE", home / "intake-secret")),
             caseworker_secret_file=Path(env.get("RRI_CASEWORKER_SECRET_FILE", home / "caseworker-secret")),
+            max_file_bytes=_megabytes(env, "RRI_MAX_FILE_MB", 50),
+            max_total_bytes=_megabytes(env, "RRI_MAX_TOTAL_MB", 200),
+            max_files=_integer(env, "RRI_MAX_FILES", 20),
+            pow_bits=_integer(env, "RRI_POW_BITS", 12, low=0, high=30),
+            argon2_slots=_integer(env, "RRI_ARGON2_SLOTS", 2),
+            emergency_contacts_file=Path(env["RRI_EMERGENCY_CONTACTS"]) if env.get("RRI_EMERGENCY_CONTACTS") else None,
         )
 
     def pepper(self) -> bytes:
         return read_secret(self.pepper_file, "the token pepper")
+
+
+def _integer(env: dict[str, str], name: str, default: int, low: int = 1, high: int = 1_000_000) -> int:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}")
+    return value
+
+
+def _megabytes(env: dict[str, str], name: str, default: int) -> int:
+    return _integer(env, name, default) * 1024 * 1024
 
 
 def read_secret(path: Path, what: str) -> bytes:

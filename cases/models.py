@@ -132,6 +132,9 @@ class Case(Base):
     reporter_public_key: Mapped[bytes | None] = mapped_column(LargeBinary(65))
     # Hash of the client's submission id, so a repeated submit returns the same case.
     submission_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The token, AES-GCM-encrypted under a key derived from that submission id (which is never
+    # stored), so a repeated submit can show the same token again; erased once the token is used.
+    receipt_box: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
 
 
 class Submission(Base):
@@ -197,6 +200,8 @@ class Attachment(Base):
     intake_key_id: Mapped[str] = mapped_column(ForeignKey("intake_keys.id"))
     manifest: Mapped[bytes] = mapped_column(LargeBinary)
     chunk_count: Mapped[int] = mapped_column(Integer)  # declared by the uploader, to resume
+    # SHA-256 of the capability the uploader got for sending this file's chunks.
+    upload_secret_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     complete: Mapped[bool] = mapped_column(Boolean, default=False)
     created_on: Mapped[dt.date] = mapped_column(Date)
 

@@ -278,3 +278,15 @@ SECTIONS: tuple[Section, ...] = (
 QUESTIONS: dict[str, Question] = {q.name: q for s in SECTIONS for q in s.questions} | {DANGER.name: DANGER}
 #: Version of the report's JSON layout inside the sealed envelope (docs/protocol.md, "Report").
 REPORT_VERSION = 1
+
+#: The stages a reporter sees on their timeline, each explained in plain words.
+STAGES: dict[str, tuple[str, str]] = {
+    "received": (N_("Received"), N_("Your report arrived safely. Nobody has read it yet.")),
+    "under_review": (N_("Under review"), N_("A caseworker is reading your report and checking the facts.")),
+    "need_info": (N_("More information needed"), N_("We need to know more. Please read our message and answer it.")),
+    "action_taken": (
+        N_("Action taken or referred"),
+        N_("We acted on your report, or passed it to people who can help, as you allowed."),
+    ),
+    "closed": (N_("Closed"), N_("We finished our work on this report. Our message says what came of it.")),
+}

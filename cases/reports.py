@@ -54,6 +54,7 @@ def file_report(
     reporter_public_key: bytes,
     urgent: bool = False,
     client_nonce: str | None = None,
+    receipt_box: bytes | None = None,
 ) -> Filed:
     """Store a sealed report as a new case; a repeated ``client_nonce`` returns the first case."""
     key = submission_key(client_nonce) if client_nonce else None
@@ -73,6 +74,7 @@ def file_report(
         token_lookup=token_lookup,
         reporter_public_key=reporter_public_key,
         submission_key=key,
+        receipt_box=receipt_box,
     )
     session.add(case)
     session.flush()
@@ -101,11 +103,17 @@ def attach_file(
 
 
 def start_attachment(
-    session: Session, case: Case, manifest: bytes, chunk_count: int, message_id: int | None = None
+    session: Session,
+    case: Case,
+    manifest: bytes,
+    chunk_count: int,
+    message_id: int | None = None,
+    upload_secret_hash: str | None = None,
 ) -> Attachment:
     if chunk_count < 1:
         raise Rejected("a file has at least one chunk")
     attachment = Attachment(
+        upload_secret_hash=upload_secret_hash,
         id=new_id(),
         case_id=case.id,
         message_id=message_id,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
+import io
 from pathlib import Path
 
-from flask import Flask, jsonify, render_template
+from flask import Flask, Request, g, jsonify, render_template
 from sqlalchemy import text
 
 from cases import http
@@ -15,22 +16,44 @@ from cases.db import Database
 from cases.intake_keys import NoIntakeKey, current
 from crypto.keys import fingerprint
 
+from . import csrf, i18n
+from .filing import Intake
+from .limits import Slots
+from .pow import ProofOfWork
+
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "intake"
+
+
+class InMemoryRequest(Request):
+    """Uploaded files stay in memory: werkzeug would spool large ones to a temporary file on
+    disk, in clear, before the server could seal them."""
+
+    def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):  # type: ignore[no-untyped-def, override]
+        return io.BytesIO()
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder="static")
+    app.request_class = InMemoryRequest
     app.config.update(
         SECRET_KEY=read_secret(settings.intake_secret_file, "the intake app's cookie key"),
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Strict",
-        MAX_CONTENT_LENGTH=80 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=settings.max_total_bytes + 4 * 1024 * 1024,
+        MAX_FORM_MEMORY_SIZE=2 * 1024 * 1024,
         SEND_FILE_MAX_AGE_DEFAULT=0,
     )
-    app.extensions["rri.settings"] = settings
-    app.extensions["rri.db"] = database or Database(settings.database_url)
-    app.extensions["rri.blobs"] = FilesystemBlobStore(settings.blob_dir)
+    csrf.configure(app)
+    i18n.configure(app)
+    db = database or Database(settings.database_url)
+    app.extensions["rri.intake"] = Intake(
+        settings, db, FilesystemBlobStore(settings.blob_dir), Slots(settings.argon2_slots)
+    )
+    app.extensions["rri.pow"] = ProofOfWork(app.config["SECRET_KEY"], settings.pow_bits)
+
+    from . import api, views
+
+    app.register_blueprint(views.bp)
+    app.register_blueprint(api.uploads)
 
     @app.after_request
     def _headers(response):  # type: ignore[no-untyped-def]
@@ -38,12 +61,21 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         return response
 
     @app.get("/")
-    def index() -> str:
-        return render_template("index.html")
+    def index():  # type: ignore[no-untyped-def]
+        g.lang = i18n.DEFAULT
+        return views.show_form()
+
+    def _error_page(code: int):  # type: ignore[no-untyped-def]
+        def handler(_error):  # type: ignore[no-untyped-def]
+            return render_template("error.html", code=code), code
+
+        return handler
+
+    for code in (400, 404, 405, 413, 500):
+        app.register_error_handler(code, _error_page(code))
 
     @app.get("/health")
     def health():  # type: ignore[no-untyped-def]
-        db: Database = app.extensions["rri.db"]
         with db.session() as session:
             session.execute(text("SELECT 1"))
             try:
@@ -55,7 +87,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     @app.get("/intake-key")
     def intake_key():  # type: ignore[no-untyped-def]
         """The public key the browser seals to (and its id and fingerprint, to compare)."""
-        db: Database = app.extensions["rri.db"]
         with db.session() as session:
             key = current(session)
             public = base64.urlsafe_b64encode(key.public_key).rstrip(b"=").decode()

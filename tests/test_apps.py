@@ -33,11 +33,30 @@ def _assert_strict(response) -> None:  # type: ignore[no-untyped-def]
     assert "no-store" in response.headers["Cache-Control"]
 
 
-@pytest.mark.parametrize("path", ["/", "/health", "/intake-key", "/static/seal.js", "/no-such-page"])
+@pytest.mark.parametrize("path", ["/health", "/intake-key", "/static/seal.js", "/static/app.js", "/no-such-page"])
 def test_intake_responses_are_strict_and_set_no_cookie(intake_client, path) -> None:  # type: ignore[no-untyped-def]
     response = intake_client.get(path)
     _assert_strict(response)
     assert "Set-Cookie" not in response.headers
+
+
+@pytest.mark.parametrize("path", ["/", "/fr/", "/ar/status", "/en/safety"])
+def test_intake_pages_set_only_a_short_lived_csrf_cookie(intake_client, path) -> None:  # type: ignore[no-untyped-def]
+    response = intake_client.get(path)
+    assert response.status_code == 200
+    _assert_strict(response)
+    cookies = response.headers.getlist("Set-Cookie")
+    assert len(cookies) <= 1
+    for cookie in cookies:
+        name, _, attributes = cookie.partition("=")
+        assert name == "csrf"
+        assert "HttpOnly" in attributes and "SameSite=Strict" in attributes
+        expires = re.search(r"Expires=([^;]+)", attributes)
+        assert expires, "the CSRF session must expire"
+        import email.utils
+        import time
+
+        assert email.utils.parsedate_to_datetime(expires.group(1)).timestamp() - time.time() <= 2 * 3600 + 60
 
 
 @pytest.mark.parametrize("path", ["/", "/health", "/no-such-page"])

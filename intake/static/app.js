@@ -1,0 +1,189 @@
+// Progressive enhancement for the reporter's pages. Everything works without this file; with it,
+// reports, messages and files are sealed on the device (seal.js) before they are sent, files
+// upload chunk by chunk and resume after a dropped connection, and proof-of-work is solved.
+// Nothing is written to cookies, localStorage, sessionStorage or IndexedDB.
+import { seal, sealFile } from './seal.js';
+
+const $ = (s, r = document) => r.querySelector(s);
+const enc = new TextEncoder();
+const sleep = ms => new Promise(r => setTimeout(r, ms));
+const b64u = b => {
+  let s = '';
+  for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode(...b.subarray(i, i + 8192));
+  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+};
+const unb64u = s => Uint8Array.from(atob(s.replace(/-/g, '+').replace(/_/g, '/')), c => c.charCodeAt(0));
+const fill = (t, v) => t.replace(/\{(\w+)\}/g, (_, k) => v[k]);
+const strings = $('#strings') ? $('#strings').dataset : {};
+const say = (t, v = {}) => { const p = $('#progress'); if (p) p.textContent = fill(t || '', v); };
+
+// Leave quickly: replace (not push) so Back does not return here; Escape twice does the same.
+const leave = $('#leave');
+const go = e => { e && e.preventDefault(); location.replace(leave.href); };
+leave.addEventListener('click', go);
+let esc = 0;
+addEventListener('keydown', e => { if (e.key === 'Escape' && ++esc > 1) go(); setTimeout(() => { esc = 0; }, 800); });
+
+async function solve(form) {
+  const c = form.elements.challenge.value, bits = unb64u(c)[4];
+  for (let n = 0; ; n++) {
+    const d = new Uint8Array(await crypto.subtle.digest('SHA-256', enc.encode(c + ':' + n)));
+    let z = 0, i = 0;
+    while (i < d.length && d[i] === 0) { z += 8; i++; }
+    if (i < d.length) z += Math.clz32(d[i]) - 24;
+    if (z >= bits) { form.elements.solution.value = String(n); return; }
+  }
+}
+
+async function upload(u, chunks, n, total) {
+  const h = { 'X-Upload-Secret': u.secret };
+  for (let wait = 1000; ; wait = Math.min(wait * 2, 30000)) {
+    try {
+      const r = await fetch('/api/upload/' + u.id, { headers: h });
+      if (r.status === 404) throw new Error('gone');
+      if (!r.ok) throw 0;
+      const have = new Set((await r.json()).have);
+      for (let i = 0; i < chunks.length; i++) {
+        if (have.has(i)) continue;
+        const p = await fetch('/api/upload/' + u.id + '/' + i, { method: 'PUT', headers: h, body: chunks[i] });
+        if (!p.ok) throw 0;
+        have.add(i);
+        say(strings.file, { n, total, pct: Math.round(100 * have.size / chunks.length) });
+      }
+      return;
+    } catch (e) {
+      if (e instanceof Error && e.message === 'gone') throw e;
+      say(strings.retry);
+      await sleep(wait);
+    }
+  }
+}
+
+// Files: strip photo metadata unless the reporter keeps the original, check limits, seal.
+async function readFiles(form, notes) {
+  const input = form.elements.files, keep = form.elements.keep_original?.checked;
+  const files = input ? [...input.files] : [], d = form.dataset, mb = 1048576, out = [];
+  let sum = 0, lines = [];
+  if (files.length > +(d.maxFiles || 99)) throw fill(strings.tooMany, { count: d.maxFiles });
+  for (const f of files) {
+    if (f.size > d.maxFile * mb) throw fill(strings.tooBig, { name: f.name, mb: d.maxFile });
+    sum += f.size;
+    let bytes = new Uint8Array(await f.arrayBuffer());
+    if (/^image\/(jpeg|png)$/.test(f.type)) {
+      const { stripMetadata } = await import('./strip.js');
+      const r = stripMetadata(bytes, f.type);
+      lines.push(r.removed.length ? fill(strings.removed, { name: f.name }) + ' ' + r.removed.map(c => strings[c] || c).join(', ')
+        : fill(strings.nothing, { name: f.name }));
+      if (!keep) bytes = r.bytes;
+    }
+    out.push({ f, bytes });
+  }
+  if (sum > (d.maxTotal || 1e9) * mb) throw fill(strings.total, { mb: d.maxTotal });
+  if (notes) notes.textContent = lines.join('\n');
+  return out;
+}
+
+async function post(form, body) {
+  for (let attempt = 0; ; attempt++) {
+    await solve(form);
+    Object.assign(body, { csrf: form.elements.csrf.value, challenge: form.elements.challenge.value, solution: form.elements.solution.value });
+    const r = await fetch(form.dataset.api, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    const fresh = r.headers.get('X-New-Challenge');
+    if (fresh && attempt < 2) { form.elements.challenge.value = fresh; continue; }
+    const j = await r.json().catch(() => ({}));
+    if (!r.ok) throw j.error || strings.failed;
+    return j;
+  }
+}
+
+async function sealAll(key, files) {
+  const out = [];
+  for (const { f, bytes } of files) out.push(await sealFile(key, bytes, f.name, f.type || 'application/octet-stream'));
+  return out;
+}
+
+async function sendFiles(uploads, sealed) {
+  for (let i = 0; i < uploads.length; i++) await upload(uploads[i], sealed[i].chunks, i + 1, uploads.length);
+  if (uploads.length) say(strings.done);
+}
+
+function guard(form, run) {
+  form.addEventListener('submit', async e => {
+    e.preventDefault();
+    const btn = $('button[type=submit]', form);
+    if (btn.disabled) return;
+    btn.disabled = true;
+    try { await run(); } catch (err) { say(typeof err === 'string' ? err : strings.failed); btn.disabled = false; }
+  });
+}
+
+const report = $('#report');
+if (report) {
+  const box = $('#emergency');
+  report.addEventListener('change', e => {
+    if (e.target.name === 'danger') box.open = e.target.value === 'yes';
+    if (e.target.name === 'files' || e.target.name === 'keep_original') readFiles(report, $('#file-notes')).catch(m => say(m));
+  });
+  guard(report, async () => {
+    const text = report.elements.what_happened;
+    if (!text.value.trim()) { say(text.dataset.required); text.setAttribute('aria-invalid', 'true'); text.focus(); throw text.dataset.required; }
+    say(strings.sealing);
+    const answers = {};
+    for (const el of report.elements) {
+      if (!el.name || el.type === 'hidden' || el.type === 'file' || el.name === 'keep_original') continue;
+      if (el.type === 'checkbox') { if (el.checked) (answers[el.name] ||= []).push(el.value); }
+      else if (el.type === 'radio') { if (el.checked) answers[el.name] = el.value; }
+      else if (el.value.trim()) answers[el.name] = el.value.replace(/\r\n/g, '\n').trim();
+    }
+    const key = unb64u(report.dataset.key);
+    const files = await readFiles(report, $('#file-notes'));
+    const body = { v: 1, lang: document.documentElement.lang, answers };
+    const envelope = await seal(key, 'report', enc.encode(JSON.stringify(body)));
+    const sealed = await sealAll(key, files);
+    say(strings.sending);
+    const j = await post(report, {
+      nonce: report.elements.nonce.value, urgent: answers.danger === 'yes', report: b64u(envelope),
+      files: sealed.map(s => ({ manifest: b64u(s.manifest), chunks: s.chunks.length })),
+    });
+    const main = $('#main'), progress = $('#progress');
+    main.innerHTML = j.receipt;
+    main.append(progress);
+    printButton();
+    await sendFiles(j.uploads, sealed);
+  });
+}
+
+const followUp = $('#follow-up');
+if (followUp) {
+  guard(followUp, async () => {
+    const d = followUp.dataset, text = followUp.elements.message.value.trim(), ctx = enc.encode(d.context);
+    const files = await readFiles(followUp, $('#file-notes'));
+    if (!text && !files.length) return followUp.submit();
+    const msg = enc.encode(text || '📎');
+    const key = unb64u(d.key), sealed = await sealAll(key, files);
+    const j = await post(followUp, {
+      token: followUp.elements.token.value, team: b64u(await seal(key, 'message', msg, ctx)),
+      mine: b64u(await seal(unb64u(d.mine), 'message', msg, ctx)),
+      files: sealed.map(s => ({ manifest: b64u(s.manifest), chunks: s.chunks.length })),
+    });
+    await sendFiles(j.uploads, sealed);
+    const refresh = $('#refresh');
+    await solve(refresh);
+    refresh.submit();
+  });
+}
+
+for (const form of document.querySelectorAll('form.pow:not(#follow-up)')) {
+  form.addEventListener('submit', async e => {
+    if (form.elements.solution.value) return;
+    e.preventDefault();
+    await solve(form);
+    form.submit();
+  });
+}
+
+function printButton() {
+  const b = $('#print');
+  if (b) { b.hidden = false; b.addEventListener('click', () => print()); }
+}
+printButton();
