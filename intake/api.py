@@ -48,10 +48,14 @@ def _fail(message: str, status: int, **headers: str):  # type: ignore[no-untyped
     return jsonify(error=message), status, headers
 
 
-def _checked_body() -> tuple[dict | None, object]:
+def _checked_body(repeatable: bool = False) -> tuple[dict | None, object]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return None, _fail(_("Something went wrong while sending. Nothing was lost: please try again."), 400)
+    # A resent submit is answered from its receipt box before any new work is asked for.
+    nonce = str(body.get("nonce") or "")
+    if repeatable and nonce and views.check_csrf(body) is None and views.intake().repeat(nonce) is not None:
+        return body, None
     notice = views.check_request(body)  # type: ignore[arg-type]
     if notice:
         return None, _fail(notice, 400, **{"X-New-Challenge": views.pow_().challenge()})
@@ -60,7 +64,7 @@ def _checked_body() -> tuple[dict | None, object]:
 
 @views.bp.post("/api/report")
 def report():  # type: ignore[no-untyped-def]
-    body, failure = _checked_body()
+    body, failure = _checked_body(repeatable=True)
     if failure:
         return failure
     try:
@@ -79,9 +83,7 @@ def report():  # type: ignore[no-untyped-def]
         return _fail(views.busy_notice(), 503, **{"Retry-After": str(RETRY_AFTER_SECONDS)})
     except (ValueError, reports.Rejected):
         return _fail(_("Something went wrong while sending. Nothing was lost: please try again."), 400)
-    receipt_html = render_template(
-        "_receipt.html", receipt=receipt, urgent=body.get("urgent") is True, contacts=views.emergency_contacts()
-    )
+    receipt_html = render_template("_receipt.html", receipt=receipt, contacts=views.emergency_contacts())
     return jsonify(
         receipt=receipt_html,
         token=format_token(receipt.token) if receipt.token else None,

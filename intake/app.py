@@ -74,6 +74,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     for code in (400, 404, 405, 413, 500):
         app.register_error_handler(code, _error_page(code))
 
+    @app.get("/favicon.ico")
+    def favicon():  # type: ignore[no-untyped-def]
+        return "", 204  # browsers ask for it on every page; answer with nothing, cheaply
+
     @app.get("/health")
     def health():  # type: ignore[no-untyped-def]
         with db.session() as session:

@@ -47,6 +47,7 @@ class Receipt:
     token: str | None  # None: a repeat of a submit whose token was already shown and used
     created: bool
     uploads: list[Upload] = field(default_factory=list)
+    urgent: bool = False
 
 
 def _secret_hash(secret: str) -> str:
@@ -104,7 +105,7 @@ class Intake:
         whole: list[tuple[bytes, list[bytes]]] = (),  # type: ignore[assignment]
     ) -> Receipt:
         """File once per ``nonce``: a repeat gets the same case, token and fresh upload secrets."""
-        repeat = self._repeat(nonce)
+        repeat = self.repeat(nonce)
         if repeat is not None:
             return repeat
         new_token = tokens_fmt.generate()
@@ -124,15 +125,16 @@ class Intake:
                 uploads = self._declare(session, filed.case, list(declared), None)
                 for manifest, chunks in whole:
                     reports.attach_file(session, self.blobs, filed.case, manifest, chunks)
-                return Receipt(filed.case.id, new_token, True, uploads)
+                return Receipt(filed.case.id, new_token, True, uploads, urgent)
         except IntegrityError:
             # The same submit raced itself (two taps at once): the first one won.
-            repeat = self._repeat(nonce)
+            repeat = self.repeat(nonce)
             if repeat is None:
                 raise
             return repeat
 
-    def _repeat(self, nonce: str) -> Receipt | None:
+    def repeat(self, nonce: str) -> Receipt | None:
+        """The receipt of an earlier submit with this nonce, or None (cheap: no argon2)."""
         with self.db.session() as session:
             case = session.scalar(select(Case).where(Case.submission_key == reports.submission_key(nonce)))
             if case is None:
@@ -150,7 +152,7 @@ class Intake:
                 secret = secrets.token_urlsafe(24)
                 attachment.upload_secret_hash = _secret_hash(secret)
                 uploads.append(Upload(attachment.id, secret, attachment.chunk_count))
-            return Receipt(case.id, shown, False, uploads)
+            return Receipt(case.id, shown, False, uploads, case.urgent)
 
     def open_case(self, token_text: str) -> tuple[str, KeyPair]:
         """Find the case for a token; raises TokenError (typo/format), Busy, or NotFound."""

@@ -19,7 +19,9 @@ import struct
 
 # Codes for what was removed, in the order they are reported.
 CODES = ("gps", "camera", "date", "exif", "xmp", "iptc", "comment", "text", "other")
-_TYPES = re.compile(r"image/(jpe?g|pjpeg|(x-)?png)")
+# Also untyped files: a photo saved without an extension arrives as "" or octet-stream, and its
+# first bytes decide which parser runs anyway.
+_TYPES = re.compile(r"image/(jpe?g|pjpeg|(x-)?png)|application/octet-stream|")
 # Make, Model, CameraOwnerName, BodySerialNumber, LensSpecification/Make/Model/SerialNumber
 _CAMERA = frozenset({0x010F, 0x0110, *range(0xA430, 0xA436)})
 _DATE = frozenset({0x0132, 0x9003, 0x9004})  # DateTime, DateTimeOriginal, DateTimeDigitized
@@ -50,7 +52,6 @@ def strip_metadata(data: bytes, content_type: str) -> tuple[bytes, list[str]]:
 
 def _tiff(blob: memoryview, found: set[str]) -> None:
     """Add the codes for the tags of a TIFF (EXIF) blob; it is dropped whatever it holds."""
-    found.add("exif")
     order = {b"II": "<", b"MM": ">"}.get(bytes(blob[:2]))
     if order is None:
         return

@@ -118,10 +118,17 @@ def too_large_notice(what: str) -> str:
     )
 
 
-def check_request(form: MultiDict) -> str | None:
-    """CSRF and proof-of-work; returns a plain notice for the reporter, or None if fine."""
+def check_csrf(form) -> str | None:  # type: ignore[no-untyped-def]
     if not csrf.valid(form.get("csrf")):
         return _("This page was open too long or came from somewhere else. Please check your answers and send again.")
+    return None
+
+
+def check_request(form) -> str | None:  # type: ignore[no-untyped-def]
+    """CSRF and proof-of-work; returns a plain notice for the reporter, or None if fine."""
+    notice = check_csrf(form)
+    if notice:
+        return notice
     try:
         pow_().verify(form.get("challenge", ""), form.get("solution") or None)
     except PowError:
@@ -151,6 +158,13 @@ def form():  # type: ignore[no-untyped-def]
 def submit():  # type: ignore[no-untyped-def]
     """The no-JavaScript path: seal in memory, store only ciphertext, show the receipt."""
     values = request.form
+    notice = check_csrf(values)
+    if notice:
+        return show_form(values, notice=notice, status=400)
+    # A resent request (double tap, reload, network retry) shows the first receipt again.
+    repeat = intake().repeat(values.get("nonce", "")) if values.get("nonce") else None
+    if repeat is not None:
+        return render_template("receipt.html", receipt=repeat, contacts=emergency_contacts())
     notice = check_request(values)
     if notice:
         return show_form(values, notice=notice, status=400)
@@ -178,9 +192,7 @@ def submit():  # type: ignore[no-untyped-def]
         )
     except Busy:
         return show_form(values, notice=busy_notice(), status=503), {"Retry-After": str(RETRY_AFTER_SECONDS)}
-    return render_template(
-        "receipt.html", receipt=receipt, urgent=answers.is_urgent(collected), contacts=emergency_contacts()
-    )
+    return render_template("receipt.html", receipt=receipt, contacts=emergency_contacts())
 
 
 @bp.get("/safety")

@@ -94,3 +94,6 @@ def installed(database: Database, settings: Settings) -> Installed:
     with database.session() as session:
         result = installation.initialise(session, "admin", ADMIN_PASSWORD, settings.argon2)
         return Installed(result.recovery_text, result.admin.id, ADMIN_PASSWORD)
+
+
+from .live import browser, live  # noqa: E402,F401  - fixtures for the browser tests

@@ -69,7 +69,7 @@ async function readFiles(form, notes) {
     if (f.size > d.maxFile * mb) throw fill(strings.tooBig, { name: f.name, mb: d.maxFile });
     sum += f.size;
     let bytes = new Uint8Array(await f.arrayBuffer());
-    if (/^image\/(jpeg|png)$/.test(f.type)) {
+    if (/^(image\/(jpe?g|png)|application\/octet-stream|)$/.test(f.type)) {
       const { stripMetadata } = await import('./strip.js');
       const r = stripMetadata(bytes, f.type);
       lines.push(r.removed.length ? fill(strings.removed, { name: f.name }) + ' ' + r.removed.map(c => strings[c] || c).join(', ')
