@@ -1,0 +1,197 @@
+"""The reporter side without a browser: validation, limits, abuse controls, upload API."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+import intake
+from cases.models import Case
+from cases.questionnaire import QUESTIONS
+from intake import pow as pow_module
+from intake.limits import Busy, Slots
+from intake.pow import PowError, ProofOfWork, leading_zero_bits
+
+
+@pytest.fixture
+def app(settings, database, installed, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(pow_module, "MIN_FORM_SECONDS", 0)
+    return intake.create_app(dataclasses.replace(settings, pow_bits=4, max_file_bytes=1000, max_files=2), database)
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    return app.test_client()
+
+
+def _form_fields(client, path: str = "/en/") -> dict[str, str]:  # type: ignore[no-untyped-def]
+    html = client.get(path).get_data(as_text=True)
+    return {name: value for name, value in re.findall(r'name="(csrf|nonce|challenge)" value="([^"]*)"', html)}
+
+
+def _count(database) -> int:  # type: ignore[no-untyped-def]
+    with database.session() as session:
+        return session.scalar(select(func.count()).select_from(Case))
+
+
+def test_every_question_is_on_the_form(client) -> None:  # type: ignore[no-untyped-def]
+    html = client.get("/en/").get_data(as_text=True)
+    for name in QUESTIONS:
+        assert f'name="{name}"' in html
+
+
+def test_missing_account_is_explained_and_nothing_is_lost(client, database) -> None:  # type: ignore[no-untyped-def]
+    fields = _form_fields(client)
+    response = client.post(
+        "/en/report", data={**fields, "country": "Atlantis <b>", "act_types": ["threats", "surveillance"]}
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "It is the only question you must answer" in html
+    assert 'aria-invalid="true"' in html and re.search(r'aria-describedby="[^"]*what_happened-error', html)
+    assert 'value="Atlantis &lt;b&gt;"' in html  # kept, and escaped
+    assert html.count("checked") >= 2
+    assert _count(database) == 0
+
+
+def test_french_errors_are_in_french(client) -> None:  # type: ignore[no-untyped-def]
+    fields = _form_fields(client, "/fr/")
+    html = client.post("/fr/report", data=fields).get_data(as_text=True)
+    assert "It is the only question you must answer" not in html
+    assert 'lang="fr"' in html
+
+
+def test_a_missing_csrf_value_stores_nothing(client, database) -> None:  # type: ignore[no-untyped-def]
+    fields = _form_fields(client)
+    fields.pop("csrf")
+    response = client.post("/en/report", data={**fields, "what_happened": "x"})
+    assert response.status_code == 400 and _count(database) == 0
+
+
+def test_a_file_over_the_limit_is_explained(client, database) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    fields = _form_fields(client)
+    data = {**fields, "what_happened": "x", "files": (io.BytesIO(b"x" * 2000), "big.bin")}
+    response = client.post("/en/report", data=data, content_type="multipart/form-data")
+    assert response.status_code == 413
+    assert "larger than" in response.get_data(as_text=True)
+    assert _count(database) == 0
+
+
+def test_no_js_report_is_filed_once_per_submission(client, database) -> None:  # type: ignore[no-untyped-def]
+    fields = _form_fields(client)
+    first = client.post("/en/report", data={**fields, "what_happened": "They came at night."})
+    assert first.status_code == 200
+    token = re.search(r'id="token"[^>]*>(.*?)</p>', first.get_data(as_text=True), re.S).group(1)
+    again = client.post("/en/report", data={**fields, "what_happened": "They came at night."})
+    assert re.sub(r"\D", "", token) in re.sub(r"\D", "", again.get_data(as_text=True))
+    assert _count(database) == 1
+
+
+def test_status_lookup_answers_busy_rather_than_queueing(app, client) -> None:  # type: ignore[no-untyped-def]
+    slots: Slots = app.extensions["rri.intake"].slots
+    fields = _form_fields(client, "/en/status")
+    with slots.take(), slots.take():  # every argon2 slot is in use
+        response = client.post("/en/status", data={**fields, "token": "1234 5678 9012 3456 7890"})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"].isdigit()
+    assert "very busy" in response.get_data(as_text=True)
+
+
+def test_token_typos_and_lengths_are_explained(client) -> None:  # type: ignore[no-untyped-def]
+    from crypto import token as tokens
+
+    good = tokens.generate()
+    typo = good[:3] + str((int(good[3]) + 1) % 10) + good[4:]
+    for typed, expected in ((typo, "typo"), ("1234", "20 digits")):
+        fields = _form_fields(client, "/en/status")
+        html = client.post("/en/status", data={**fields, "token": typed}).get_data(as_text=True)
+        assert expected in html
+
+
+def test_upload_api_needs_the_upload_capability(client, database) -> None:  # type: ignore[no-untyped-def]
+    import base64
+
+    from cases.intake_keys import current
+    from crypto.envelope import Purpose, seal
+    from crypto.stream import seal_file
+
+    with database.session() as session:
+        public = current(session).public_key
+    manifest, chunks = seal_file(public, b"evidence", "a.txt", "text/plain")
+    b64 = lambda b: base64.urlsafe_b64encode(b).decode().rstrip("=")  # noqa: E731
+    fields = _form_fields(client)
+    fields.update(solution=_solve(fields["challenge"]), report=b64(seal(public, Purpose.REPORT, b"{}")))
+    body = {**fields, "urgent": False, "files": [{"manifest": b64(manifest), "chunks": 1}]}
+    answer = client.post("/en/api/report", json=body).get_json()
+    assert "uploads" in answer, answer
+    upload = answer["uploads"][0]
+    url = f"/api/upload/{upload['id']}"
+    assert client.get(url, headers={"X-Upload-Secret": "guess"}).status_code == 404
+    assert client.put(url + "/0", data=chunks[0], headers={"X-Upload-Secret": "guess"}).status_code == 404
+    good = {"X-Upload-Secret": upload["secret"]}
+    assert client.get(url, headers=good).get_json() == {"have": [], "chunks": 1}
+    assert client.put(url + "/1", data=chunks[0], headers=good).status_code == 400  # out of range
+    assert client.put(url + "/0", data=b"x" * 70_000, headers=good).status_code == 400  # too big
+    assert client.put(url + "/0", data=chunks[0], headers=good).get_json() == {"complete": True}
+    assert client.get(url, headers=good).get_json() == {"have": [0], "chunks": 1}
+
+
+def _solve(challenge: str) -> str:
+    import base64
+
+    bits = base64.urlsafe_b64decode(challenge + "=" * (-len(challenge) % 4))[4]
+    n = 0
+    while leading_zero_bits(hashlib.sha256(f"{challenge}:{n}".encode()).digest()) < bits:
+        n += 1
+    return str(n)
+
+
+def test_proof_of_work_is_single_use_and_bound_to_this_server() -> None:
+    work = ProofOfWork(b"k" * 32, base_bits=6)
+    challenge = work.challenge()
+    solution = _solve(challenge)
+    work.verify(challenge, solution)
+    with pytest.raises(PowError, match="already used"):
+        work.verify(challenge, solution)
+    other = ProofOfWork(b"j" * 32, base_bits=6)
+    with pytest.raises(PowError, match="not issued here"):
+        other.verify(challenge, solution)
+    fresh = work.challenge()
+    wrong = next(
+        str(n) for n in range(1000) if leading_zero_bits(hashlib.sha256(f"{fresh}:{n}".encode()).digest()) == 0
+    )
+    with pytest.raises(PowError, match="insufficient"):
+        work.verify(fresh, wrong)
+
+
+def test_proof_of_work_expires(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    work = ProofOfWork(b"k" * 32, base_bits=2)
+    challenge = work.challenge()
+    later = time.time() + pow_module.TTL_SECONDS + 1
+    monkeypatch.setattr(pow_module.time, "time", lambda: later)
+    with pytest.raises(PowError, match="expired"):
+        work.verify(challenge, _solve(challenge))
+
+
+def test_difficulty_rises_under_load_and_nothing_identifies_clients() -> None:
+    work = ProofOfWork(b"k" * 32, base_bits=1)
+    assert work.current_bits() == 1
+    for _ in range(pow_module.CALM_REQUESTS * 4):
+        challenge = work.challenge()
+        work.verify(challenge, _solve(challenge))
+    assert work.current_bits() > 1
+    assert not any("addr" in name or name == "ip" for name in vars(work))
+
+
+def test_slots_refuse_rather_than_queue() -> None:
+    slots = Slots(1)
+    with slots.take(), pytest.raises(Busy), slots.take(wait=0.01):
+        pass
