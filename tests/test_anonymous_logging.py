@@ -40,7 +40,7 @@ def _visit(port: int) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
-    for path in ("/", f"/?q={QUERY}", "/health", "/missing"):
+    for path in ("/", f"/?q={QUERY}", "/health", "/no/such/page"):
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}{path}", headers={"User-Agent": UA, "X-Forwarded-For": FORWARDED}
         )
@@ -60,7 +60,7 @@ def _stop(proc: subprocess.Popen) -> str:
 
 def _assert_anonymous(log: str) -> None:
     assert "GET /health 200" in log, f"requests must be logged for this check to mean anything:\n{log}"
-    assert "GET /missing 404" in log
+    assert "GET /no/such/page 404" in log
     for secret in ("127.0.0.1", UA, FORWARDED, QUERY):
         assert secret not in log, f"{secret!r} leaked into the log:\n{log}"
 

@@ -1,0 +1,311 @@
+"""Prints what a reporter on a poor connection pays (a benchmark, not a test).
+
+    .venv/bin/python bench/reporter_flow.py
+
+A throw-away installation (production argon2id, default proof-of-work) is served on a loopback
+port and driven by a real headless Chromium:
+
+1. Page weight: every response of a fresh first load of the form, raw and gzip-compressed,
+   against the 15 KB compressed budget.
+2. Flow time on an emulated slow link (500 ms latency, 50 kbit/s down, 20 kbit/s up, no cache),
+   with JavaScript on and off: load the form, send a report with one 100 KiB attachment, open
+   the status page with the token. Typing and the no-JavaScript waiting time are not counted.
+
+Takes about three minutes, most of it pushing the attachment through the 20 kbit/s uplink.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import re
+import secrets
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from playwright.sync_api import Browser, CDPSession, Page, Response, sync_playwright
+from werkzeug.serving import make_server
+
+import intake
+from cases import audit, installation
+from cases.config import Settings
+from cli.main import open_database
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    # Belt and braces: no host name resolves, so nothing can leave the machine.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
+BUDGET = 15 * 1024  # compressed bytes of the form's first load
+WEIGHT_LANGUAGES = ("en", "ar")  # English, and the RTL language with the longest script
+DOWN_BPS, UP_BPS, LATENCY_MS = 50_000, 20_000, 500
+SLOW_LINK = {
+    "offline": False,
+    "latency": LATENCY_MS,
+    "downloadThroughput": DOWN_BPS / 8,  # CDP wants bytes per second
+    "uploadThroughput": UP_BPS / 8,
+}
+ATTACHMENT_BYTES = 100 * 1024
+NO_JS_FORM_SECONDS = 2.1  # intake.pow.MIN_FORM_SECONDS, plus a margin; not counted
+STEP_TIMEOUT_MS = 180_000  # the attachment alone takes ~45 s at 20 kbit/s
+TOKEN = re.compile(r"^\d{4} \d{4} \d{4} \d{4} \d{4}$")
+
+
+# -- the server ------------------------------------------------------------------------------
+
+
+@contextmanager
+def live_server(home: Path) -> Iterator[str]:
+    """An initialised installation in ``home``, served on a loopback port; yields its base URL."""
+    # Only these two variables: a developer's RRI_*/DATABASE_URL must not leak into the figures.
+    settings = Settings.from_env({"RRI_HOME": str(home), "RRI_ARGON2": "production"})
+    db = open_database(settings, prepare=True)
+    with db.session() as session:
+        result = installation.initialise(session, "bench", secrets.token_urlsafe(12), settings.argon2)
+        audit.record(session, "installation.init", actor_id=result.admin.id, detail="bench")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request log lines in the output
+    server = make_server("127.0.0.1", 0, intake.create_app(settings, db), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        db.engine.dispose()
+
+
+# -- 1. page weight --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resource:
+    path: str
+    raw: int
+    compressed: int
+
+
+def first_load(browser: Browser, base: str, lang: str) -> list[Resource]:
+    """Every response of a first load in a fresh context (so an empty cache)."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        responses: list[Response] = []
+        page.on("response", lambda response: responses.append(response))  # a bound method is refused
+        document = page.goto(f"{base}/{lang}/", wait_until="load")
+        if document is None or document.status != 200:
+            raise RuntimeError(f"/{lang}/ did not load")
+        rows = []
+        for response in responses:
+            path = urlsplit(response.url).path
+            if path == "/favicon.ico":  # answered 204 with no body; not part of the page
+                continue
+            body = response.body()
+            # mtime=0: the same body always compresses to the same size.
+            rows.append(Resource(path, len(body), len(gzip.compress(body, compresslevel=9, mtime=0))))
+        return rows
+    finally:
+        context.close()
+
+
+def print_weight(lang: str, rows: list[Resource]) -> bool:
+    raw, packed = sum(r.raw for r in rows), sum(r.compressed for r in rows)
+    verdict = "PASS" if packed <= BUDGET else "FAIL"
+    print(f"\n/{lang}/ first load")
+    print(f"  {'URL':<26} {'raw B':>8} {'gzip B':>8}")
+    for row in rows:
+        print(f"  {row.path:<26} {row.raw:>8} {row.compressed:>8}")
+    print(f"  {'total':<26} {raw:>8} {packed:>8}   {verdict} (budget {BUDGET} B compressed)")
+    return verdict == "PASS"
+
+
+# -- 2. flow on a slow link ------------------------------------------------------------------
+
+
+@dataclass
+class Meter:
+    """Requests and bytes the emulated link carried, from the DevTools protocol.
+
+    Up: request line, headers and body (the Content-Length of the headers actually sent).
+    Down: encodedDataLength, i.e. response headers and body as received.
+    """
+
+    requests: int = 0
+    up: int = 0
+    down: int = 0
+    pending: set[str] = field(default_factory=set)
+
+    def attach(self, cdp: CDPSession) -> None:
+        cdp.on("Network.requestWillBeSent", self._will_send)
+        cdp.on("Network.requestWillBeSentExtraInfo", self._extra_info)
+        cdp.on("Network.loadingFinished", self._finished)
+        cdp.on("Network.loadingFailed", lambda event: self.pending.discard(event["requestId"]))
+
+    def _will_send(self, event: dict[str, Any]) -> None:
+        request = event["request"]
+        url = urlsplit(request["url"])
+        if url.hostname != "127.0.0.1":  # sanity: the page must load nothing from elsewhere
+            raise RuntimeError(f"request off loopback: {request['url']}")
+        target = url.path + (f"?{url.query}" if url.query else "")
+        self.requests += 1
+        self.up += len(f"{request['method']} {target} HTTP/1.1\r\n")
+        self.pending.add(event["requestId"])
+
+    def _extra_info(self, event: dict[str, Any]) -> None:
+        headers = event["headers"]
+        self.up += sum(len(name) + len(str(value)) + 4 for name, value in headers.items()) + 2
+        self.up += int(next((v for k, v in headers.items() if k.lower() == "content-length"), 0))
+
+    def _finished(self, event: dict[str, Any]) -> None:
+        self.down += int(event["encodedDataLength"])
+        self.pending.discard(event["requestId"])
+
+    def reset(self) -> None:
+        self.requests = self.up = self.down = 0
+
+    def settle(self, page: Page, limit: float = 10.0) -> None:
+        """Let in-flight responses finish so their bytes land in the step that caused them."""
+        deadline = time.monotonic() + limit
+        while self.pending and time.monotonic() < deadline:
+            page.wait_for_timeout(50)
+
+
+@dataclass(frozen=True)
+class Step:
+    label: str
+    seconds: float
+    requests: int
+    up: int
+    down: int
+
+
+def measure(page: Page, meter: Meter, label: str, action: Callable[[], None]) -> Step:
+    meter.settle(page)
+    meter.reset()
+    start = time.perf_counter()
+    action()
+    seconds = time.perf_counter() - start
+    meter.settle(page)
+    return Step(label, seconds, meter.requests, meter.up, meter.down)
+
+
+def fill_report(page: Page) -> None:
+    """The same answers as the browser tests, and one attachment of incompressible bytes."""
+    page.fill("#f-what_happened", "They took my colleague after the session. We do not know where he is.")
+    page.check("input[name=danger][value=yes]")
+    page.check("input[name=act_types][value=arrest_detention]")
+    page.check("input[name=act_types][value=threats]")
+    page.fill("#f-country", "Example Republic")
+    page.check("input[name=consent_act][value=yes]")
+    page.check("input[name=consent_publish][value=anonymised]")
+    # A PDF: like a photo it does not compress, but it skips the metadata pass (strip.js).
+    evidence = secrets.token_bytes(ATTACHMENT_BYTES)
+    page.set_input_files("#f-files", [{"name": "evidence.pdf", "mimeType": "application/pdf", "buffer": evidence}])
+
+
+def run_flow(browser: Browser, base: str, js: bool) -> list[Step]:
+    context = browser.new_context(java_script_enabled=js)
+    context.set_default_timeout(STEP_TIMEOUT_MS)
+    try:
+        page = context.new_page()
+        cdp = context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+        cdp.send("Network.emulateNetworkConditions", SLOW_LINK)
+        meter = Meter()
+        meter.attach(cdp)
+        steps = []
+
+        steps.append(measure(page, meter, "load the form", lambda: page.goto(f"{base}/en/", wait_until="load")))
+        fill_report(page)
+        if not js:
+            page.wait_for_timeout(NO_JS_FORM_SECONDS * 1000)  # the form must have been open a moment
+
+        def send() -> None:
+            page.click("#send")
+            if js:  # the receipt shows at once; the files follow in the background
+                page.wait_for_selector("#progress:has-text('All files were sent')")
+            else:
+                page.wait_for_selector("#token")
+
+        steps.append(measure(page, meter, f"send report + {ATTACHMENT_BYTES // 1024} KiB file", send))
+        token = page.inner_text("#token").strip()
+        if not TOKEN.match(token):
+            raise RuntimeError(f"no token on the receipt: {token!r}")
+
+        steps.append(
+            measure(page, meter, "load the status page", lambda: page.goto(f"{base}/en/status", wait_until="load"))
+        )
+        page.fill("#token", token)
+        if not js:
+            page.wait_for_timeout(NO_JS_FORM_SECONDS * 1000)
+
+        def open_case() -> None:
+            page.click("form.pow button")
+            page.wait_for_selector("text=Where it is now")
+
+        steps.append(measure(page, meter, "open the case with the token", open_case))
+        return steps
+    finally:
+        context.close()
+
+
+def print_flow(title: str, steps: list[Step]) -> None:
+    print(f"\n{title}")
+    print(f"  {'step':<32} {'seconds':>8} {'requests':>8} {'up B':>9} {'down B':>9}")
+    for s in steps:
+        print(f"  {s.label:<32} {s.seconds:>8.1f} {s.requests:>8} {s.up:>9} {s.down:>9}")
+    total = Step("total", *(sum(getattr(s, f) for s in steps) for f in ("seconds", "requests", "up", "down")))
+    print(f"  {total.label:<32} {total.seconds:>8.1f} {total.requests:>8} {total.up:>9} {total.down:>9}")
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="rri-bench-") as tmp, live_server(Path(tmp) / "home") as base:
+        print(f"Installation in {tmp} (argon2id production, proof-of-work 12 bits), serving {base}")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                print("\n== Page weight: first load of the form, fresh context, no cache ==")
+                print("raw = bytes the server sends (it does not compress);")
+                print("compressed = what a gzip-enabled reverse proxy sends (gzip -9 of each body).")
+                passed = [print_weight(lang, first_load(browser, base, lang)) for lang in WEIGHT_LANGUAGES]
+
+                print(
+                    f"\n== Flow on a slow link: {LATENCY_MS} ms latency, {DOWN_BPS // 1000} kbit/s down, "
+                    f"{UP_BPS // 1000} kbit/s up, cache disabled =="
+                )
+                print("Typing is not counted; nor is the no-JavaScript wait before sending (2.1 s per form).")
+                print("Bytes are what the emulated link carried (headers included), server uncompressed.")
+                print_flow("JavaScript on (sealed in the browser, chunked upload)", run_flow(browser, base, js=True))
+                print_flow("JavaScript off (sealed on the server, multipart POST)", run_flow(browser, base, js=False))
+            finally:
+                browser.close()
+    verdict = "PASS" if all(passed) else "FAIL"
+    print(f"\nPage weight budget: {verdict}.  Benchmark took {time.perf_counter() - started:.0f} s.")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # the with-blocks above have already stopped everything
+        print("\ninterrupted; server stopped, browser closed, temporary installation removed", file=sys.stderr)
+        sys.exit(130)
