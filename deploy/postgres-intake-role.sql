@@ -8,7 +8,7 @@ GRANT SELECT ON :schema.intake_keys TO :role;
 GRANT SELECT ON :schema.settings TO :role;  -- public facts only: token KDF cost, recovery public key
 GRANT SELECT, INSERT, UPDATE ON :schema.cases TO :role;
 GRANT SELECT, INSERT ON :schema.submissions TO :role;
-GRANT SELECT, INSERT ON :schema.status_changes TO :role;
+GRANT SELECT, INSERT, UPDATE ON :schema.status_changes TO :role;  -- UPDATE: a reporter erasing their copies
 GRANT SELECT, INSERT, UPDATE ON :schema.messages TO :role;
 GRANT SELECT, INSERT, UPDATE ON :schema.attachments TO :role;
 GRANT SELECT, INSERT ON :schema.attachment_chunks TO :role;

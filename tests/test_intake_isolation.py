@@ -82,8 +82,16 @@ GRANTS = ROOT / "deploy" / "postgres-intake-role.sql"
 
 
 @pytest.mark.skipif("postgres" not in __import__("os").environ.get("RRI_TEST_DB", ""), reason="PostgreSQL only")
-def test_intake_runs_under_a_role_that_cannot_read_keys(settings, database, installed, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_intake_runs_under_a_role_that_cannot_read_keys(
+    settings, database, installed, database_url, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    import dataclasses
+    import re
     import secrets
+
+    from intake import pow as pow_module
+
+    monkeypatch.setattr(pow_module, "MIN_FORM_SECONDS", 0)
 
     schema = database_url.rsplit("%3D", 1)[1]
     role = f"intake_{secrets.token_hex(4)}"
@@ -93,10 +101,25 @@ def test_intake_runs_under_a_role_that_cannot_read_keys(settings, database, inst
         conn.execute(text(sql))
     restricted = create_engine(database_url.replace("postgres@", f"{role}@"))
     try:
-        app = intake.create_app(settings, Database(restricted))
+        app = intake.create_app(dataclasses.replace(settings, pow_bits=0), Database(restricted))
         client = app.test_client()
         assert client.get("/health").status_code == 200
         assert client.get("/intake-key").status_code == 200
+        # The whole reporter journey works under the restricted role.
+        fields = dict(
+            re.findall(r'name="(csrf|nonce|challenge)" value="([^"]*)"', client.get("/en/").get_data(as_text=True))
+        )
+        receipt = client.post("/en/report", data={**fields, "what_happened": "restricted role"}).get_data(as_text=True)
+        token = re.sub(r"\D", "", re.search(r'id="token"[^>]*>(.*?)</p>', receipt, re.S).group(1))
+        for path, extra in (
+            ("/en/status", {}),
+            ("/en/status/message", {"message": "more"}),
+            ("/en/status/delete", {"confirm": "1"}),
+        ):
+            page = client.get("/en/status").get_data(as_text=True)
+            fields = dict(re.findall(r'name="(csrf|challenge)" value="([^"]*)"', page))
+            response = client.post(path, data={**fields, "token": token, **extra})
+            assert response.status_code == 200, response.get_data(as_text=True)
         for table in KEY_TABLES:
             with restricted.connect() as conn, pytest.raises(ProgrammingError, match="permission denied"):
                 conn.execute(text(f"SELECT * FROM {table}"))
