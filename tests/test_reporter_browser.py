@@ -239,3 +239,23 @@ def test_deleting_the_reply_channel_makes_the_token_useless(browser, live) -> No
     page.click("form.pow button")
     page.wait_for_selector("#token-error")
     assert "No report matches" in page.inner_text("#token-error")
+
+
+def test_the_form_can_be_sent_by_keyboard_alone(browser, live) -> None:  # type: ignore[no-untyped-def]
+    page = open_page(browser, live, js=True)
+    page.goto(live.url + "/en/")
+    assert page.evaluate("[...document.querySelectorAll('[tabindex]')].filter(e => e.tabIndex > 0).length") == 0
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "leave"  # the way out comes first
+    for _ in range(200):  # walk the tab order to the account of what happened
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "f-what_happened":
+            break
+    page.keyboard.type("Sent with the keyboard only.")
+    for _ in range(300):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "send":
+            break
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#token", timeout=30_000)
+    assert TOKEN.match(page.inner_text("#token").strip())
