@@ -21,6 +21,7 @@ import logging
 import re
 import secrets
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -29,10 +30,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
 from playwright.sync_api import Browser, CDPSession, Page, Response, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 from werkzeug.serving import make_server
 
 import intake
@@ -63,6 +66,7 @@ ATTACHMENT_BYTES = 100 * 1024
 NO_JS_FORM_SECONDS = 2.1  # intake.pow.MIN_FORM_SECONDS, plus a margin; not counted
 STEP_TIMEOUT_MS = 180_000  # the attachment alone takes ~45 s at 20 kbit/s
 TOKEN = re.compile(r"^\d{4} \d{4} \d{4} \d{4} \d{4}$")
+INTERRUPTED = threading.Event()
 
 
 # -- the server ------------------------------------------------------------------------------
@@ -114,6 +118,8 @@ def first_load(browser: Browser, base: str, lang: str) -> list[Resource]:
             path = urlsplit(response.url).path
             if path == "/favicon.ico":  # answered 204 with no body; not part of the page
                 continue
+            if not response.url.startswith(base):
+                raise RuntimeError(f"request off loopback: {response.url}")
             body = response.body()
             # mtime=0: the same body always compresses to the same size.
             rows.append(Resource(path, len(body), len(gzip.compress(body, compresslevel=9, mtime=0))))
@@ -148,6 +154,7 @@ class Meter:
     up: int = 0
     down: int = 0
     pending: set[str] = field(default_factory=set)
+    foreign: list[str] = field(default_factory=list)
 
     def attach(self, cdp: CDPSession) -> None:
         cdp.on("Network.requestWillBeSent", self._will_send)
@@ -158,8 +165,8 @@ class Meter:
     def _will_send(self, event: dict[str, Any]) -> None:
         request = event["request"]
         url = urlsplit(request["url"])
-        if url.hostname != "127.0.0.1":  # sanity: the page must load nothing from elsewhere
-            raise RuntimeError(f"request off loopback: {request['url']}")
+        if url.hostname != "127.0.0.1":
+            self.foreign.append(request["url"])  # raised by measure(): a handler's exception would be lost
         target = url.path + (f"?{url.query}" if url.query else "")
         self.requests += 1
         self.up += len(f"{request['method']} {target} HTTP/1.1\r\n")
@@ -200,6 +207,8 @@ def measure(page: Page, meter: Meter, label: str, action: Callable[[], None]) ->
     action()
     seconds = time.perf_counter() - start
     meter.settle(page)
+    if meter.foreign:  # sanity: the pages must load nothing from elsewhere
+        raise RuntimeError(f"requests off loopback: {meter.foreign}")
     return Step(label, seconds, meter.requests, meter.up, meter.down)
 
 
@@ -293,7 +302,8 @@ def main() -> int:
                     f"{UP_BPS // 1000} kbit/s up, cache disabled =="
                 )
                 print("Typing is not counted; nor is the no-JavaScript wait before sending (2.1 s per form).")
-                print("Bytes are what the emulated link carried (headers included), server uncompressed.")
+                print("Time ends when the page shows the result; bytes are all the step made the link carry")
+                print("(headers included, server uncompressed), even CSS/JS still arriving after that moment.")
                 print_flow("JavaScript on (sealed in the browser, chunked upload)", run_flow(browser, base, js=True))
                 print_flow("JavaScript off (sealed on the server, multipart POST)", run_flow(browser, base, js=False))
             finally:
@@ -303,9 +313,21 @@ def main() -> int:
     return 0
 
 
+def _on_sigint(_signum: int, _frame: FrameType | None) -> None:
+    # Ctrl+C also reaches the Playwright driver and Chromium (same process group), so the
+    # interruption may surface as "target closed" rather than KeyboardInterrupt: remember it.
+    INTERRUPTED.set()
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)  # the dead driver's leftover futures
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGINT, _on_sigint)
     try:
         sys.exit(main())
-    except KeyboardInterrupt:  # the with-blocks above have already stopped everything
-        print("\ninterrupted; server stopped, browser closed, temporary installation removed", file=sys.stderr)
+    except (KeyboardInterrupt, PlaywrightError):
+        if not INTERRUPTED.is_set():
+            raise
+        # The with-blocks in main() have stopped the server and removed the installation.
+        print("\ninterrupted; server stopped, temporary installation removed", file=sys.stderr)
         sys.exit(130)

@@ -118,6 +118,7 @@ def add_follow_up(session: Session, case: Case, team_envelope: bytes, reporter_e
     )
     session.add(message)
     case.updated_on = today()
+    case.notify_pending = True  # the assigned caseworkers get a content-free notice
     session.flush()
     return message
 

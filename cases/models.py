@@ -102,6 +102,11 @@ class Caseworker(Base):
     totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary(256), default=None)  # sealed
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_on: Mapped[dt.date] = mapped_column(Date)
+    # Where content-free notifications go (optional); staff data, not reporter data.
+    email: Mapped[str | None] = mapped_column(String(254), default=None)
+    # Login throttling survives restarts and is shared by every worker process.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
 
 class WrappedKey(Base):
@@ -132,6 +137,15 @@ class Case(Base):
     reporter_public_key: Mapped[bytes | None] = mapped_column(LargeBinary(65))
     # Hash of the client's submission id, so a repeated submit returns the same case.
     submission_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The caseworkers' triage (verification, act types, perpetrator, referrals, ...): an envelope
+    # of purpose triage to an intake key.
+    triage_envelope: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    # The inbox index entry (country, act types, UN link, ...) under the symmetric index key
+    # (caseworker.index); filled after a caseworker unlocks, so the inbox opens fast.
+    index_blob: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    # Set by intake when an urgent case or a reporter's message arrives; cleared once the
+    # caseworker side has sent its content-free notification.
+    notify_pending: Mapped[bool] = mapped_column(Boolean, default=False)
     # The token, AES-GCM-encrypted under a key derived from that submission id (which is never
     # stored), so a repeated submit can show the same token again; erased once the token is used.
     receipt_box: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)

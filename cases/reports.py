@@ -75,6 +75,7 @@ def file_report(
         reporter_public_key=reporter_public_key,
         submission_key=key,
         receipt_box=receipt_box,
+        notify_pending=urgent,  # the caseworker side sends a content-free notice
     )
     session.add(case)
     session.flush()

@@ -63,3 +63,40 @@ def test_upgrade_is_idempotent_and_keeps_data(database, installed) -> None:  # t
     migrate.upgrade(database.engine)
     with database.session() as session:
         assert session.scalar(select(func.count()).select_from(Caseworker)) == 1
+
+
+def test_upgrading_an_installation_with_data_loses_nothing(database_url: str) -> None:
+    """Rows written under the first schema survive every later migration, new columns defaulted."""
+    from sqlalchemy import func, select, text
+
+    from cases import installation
+    from cases.db import Database
+    from cases.models import Case, Caseworker, Role
+    from crypto.kdf import TESTING
+
+    engine = make_engine(database_url)
+    migrate.upgrade(engine, "0001")
+    db = Database(engine)
+    with engine.begin() as conn:  # plain SQL: the models describe the newest schema, not 0001
+        conn.execute(
+            text("INSERT INTO intake_keys (id, public_key, created_on) VALUES ('00', :pk, '2026-01-01')"),
+            {"pk": b"\x04" + b"\x01" * 64},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO cases (id, status, urgent, received_on, updated_on, sealed_in, token_lookup,"
+                " reporter_public_key) VALUES ('case1', 'received', true, '2026-01-02', '2026-01-02', 'server',"
+                " :lookup, :pk)"
+            ),
+            {"lookup": b"L" * 32, "pk": b"\x04" + b"\x02" * 64},
+        )
+    migrate.upgrade(engine)
+    with db.session() as session:
+        case = session.get_one(Case, "case1")
+        assert case.urgent is True and case.token_lookup == b"L" * 32
+        assert case.notify_pending is False and case.receipt_box is None
+        installation.create_caseworker(session, "after", "a long enough password", Role.CASEWORKER, TESTING)
+    with db.session() as session:
+        worker = session.scalar(select(Caseworker))
+        assert worker.failed_logins == 0 and session.scalar(select(func.count()).select_from(Caseworker)) == 1
+    engine.dispose()
