@@ -104,6 +104,8 @@ class Caseworker(Base):
     created_on: Mapped[dt.date] = mapped_column(Date)
     # Where content-free notifications go (optional); staff data, not reporter data.
     email: Mapped[str | None] = mapped_column(String(254), default=None)
+    # The language the desk labels reports in (a code from the intake catalogues).
+    language: Mapped[str] = mapped_column(String(8), default="en")
     # Login throttling survives restarts and is shared by every worker process.
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), default=None)

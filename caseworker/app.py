@@ -1,10 +1,10 @@
-"""Application factory for the caseworker app."""
+"""Application factory for the caseworker desk."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, jsonify, render_template
+from flask import Flask, g, jsonify, render_template
 from sqlalchemy import func, select, text
 
 from cases import http
@@ -12,6 +12,8 @@ from cases.blobs import FilesystemBlobStore
 from cases.config import Settings, read_secret
 from cases.db import Database
 from cases.models import Case
+
+from . import session as staff_session
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "caseworker"
 
@@ -21,22 +23,41 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder="static")
     app.config.update(
         SECRET_KEY=read_secret(settings.caseworker_secret_file, "the caseworker app's cookie key"),
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Strict",
         SEND_FILE_MAX_AGE_DEFAULT=0,
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
     )
     app.extensions["rri.settings"] = settings
     app.extensions["rri.db"] = database or Database(settings.database_url)
     app.extensions["rri.blobs"] = FilesystemBlobStore(settings.blob_dir)
+    app.extensions["rri.vault"] = staff_session.KeyVault()
+
+    from . import admin, auth, casework, inbox, reporting
+
+    for module in (auth, inbox, casework, admin, reporting):
+        app.register_blueprint(module.bp)
+
+    @app.before_request
+    def _session() -> None:
+        staff_session.load()
+        staff_session.check_csrf()
+
+    @app.context_processor
+    def _globals() -> dict:
+        return {"user": g.get("user"), "csrf_token": staff_session.csrf_token}
 
     @app.after_request
     def _headers(response):  # type: ignore[no-untyped-def]
         http.apply(response.headers)
         return response
 
-    @app.get("/")
-    def index() -> str:
-        return render_template("index.html")
+    def _error_page(code: int):  # type: ignore[no-untyped-def]
+        def handler(_error):  # type: ignore[no-untyped-def]
+            return render_template("error.html", code=code), code
+
+        return handler
+
+    for code in (400, 403, 404, 405, 413, 500):
+        app.register_error_handler(code, _error_page(code))
 
     @app.get("/health")
     def health():  # type: ignore[no-untyped-def]

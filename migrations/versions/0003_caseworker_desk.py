@@ -24,6 +24,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table("caseworkers", schema=None) as batch_op:
         batch_op.add_column(sa.Column("email", sa.String(length=254), nullable=True))
+        batch_op.add_column(sa.Column("language", sa.String(length=8), nullable=False, server_default="en"))
         batch_op.add_column(sa.Column("failed_logins", sa.Integer(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True))
 
@@ -33,6 +34,7 @@ def downgrade() -> None:
     with op.batch_alter_table("caseworkers", schema=None) as batch_op:
         batch_op.drop_column("locked_until")
         batch_op.drop_column("failed_logins")
+        batch_op.drop_column("language")
         batch_op.drop_column("email")
 
     with op.batch_alter_table("cases", schema=None) as batch_op:

@@ -1,0 +1,5 @@
+"""Caseworker desk: admin (being built)."""
+
+from flask import Blueprint
+
+bp = Blueprint("admin", __name__)

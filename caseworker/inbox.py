@@ -1,0 +1,5 @@
+"""Caseworker desk: inbox (being built)."""
+
+from flask import Blueprint
+
+bp = Blueprint("inbox", __name__)
