@@ -9,9 +9,9 @@ from __future__ import annotations
 from sqlalchemy import select
 
 import caseworker
-from caseworker import session as staff_session
 from cases import keyring
 from cases.models import Caseworker
+from caseworker import session as staff_session
 
 from .conftest import ADMIN_PASSWORD
 
