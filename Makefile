@@ -29,6 +29,7 @@ lint: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/crypto_throughput.py
+	$(BIN)/python bench/reporter_flow.py
 
 clean:
 	rm -rf $(VENV) demo-instance .pytest_cache .hypothesis
