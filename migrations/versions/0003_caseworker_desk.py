@@ -29,7 +29,6 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True))
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("caseworkers", schema=None) as batch_op:
         batch_op.drop_column("locked_until")
@@ -41,4 +40,3 @@ def downgrade() -> None:
         batch_op.drop_column("notify_pending")
         batch_op.drop_column("index_blob")
         batch_op.drop_column("triage_envelope")
-
