@@ -30,6 +30,7 @@ lint: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python bench/crypto_throughput.py
 	$(BIN)/python bench/reporter_flow.py
+	$(BIN)/python bench/inbox_latency.py
 
 clean:
 	rm -rf $(VENV) demo-instance .pytest_cache .hypothesis

@@ -32,26 +32,32 @@ SAMPLE_REPORTS = [
     {
         "what_happened": "Two days after I spoke at the Human Rights Council, men in plain clothes came to my "
         "office and took my colleague. We do not know where he is held.",
-        "act_types": ["arbitrary_detention", "enforced_disappearance"],
+        "act_types": ["arrest_detention", "disappearance"],
         "country": "Example Republic",
-        "un_link": "human_rights_council",
-        "immediate_danger": True,
+        "situation": "missing",
+        "un_link": ["hrc"],
+        "danger": "yes",
+        "consent_act": "yes",
+        "consent_publish": "anonymised",
     },
     {
         "what_happened": "After our shadow report to the treaty body, a television channel called us foreign "
         "agents and published our home addresses.",
         "act_types": ["smear_campaign", "online_harassment"],
         "country": "Example Kingdom",
-        "un_link": "treaty_body",
-        "immediate_danger": False,
+        "un_link": ["treaty_body"],
+        "danger": "no",
+        "consent_act": "yes",
+        "consent_publish": "no",
     },
     {
         "what_happened": "I was stopped at the airport on my way to the UPR pre-session and my passport was "
         "taken. I was told I may not travel.",
         "act_types": ["travel_ban"],
         "country": "Example Federation",
-        "un_link": "upr",
-        "immediate_danger": False,
+        "un_link": ["upr"],
+        "danger": "no",
+        "consent_act": "no",
     },
 ]
 
@@ -89,14 +95,14 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> None:
         for number, sample in enumerate(SAMPLE_REPORTS):
             reporter_token = token.generate()
             derived = tokens.derive(session, reporter_token, pepper)
-            body = json.dumps({"v": 1, **sample}).encode()
+            body = json.dumps({"v": 1, "lang": "en", "answers": sample}).encode()
             filed = reports.file_report(
                 session,
                 envelope=seal(intake_public, Purpose.REPORT, body),
                 sealed_in=SealedIn.BROWSER if number % 2 else SealedIn.SERVER,
                 token_lookup=derived.lookup,
                 reporter_public_key=derived.reporter.public,
-                urgent=bool(sample["immediate_danger"]),
+                urgent=sample["danger"] == "yes",
             )
             if number == 0:
                 manifest, chunks = seal_file(
@@ -107,6 +113,7 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> None:
     print(f"Demo installation in {settings.home} with {len(SAMPLE_REPORTS)} sample cases.")
     print()
     print(f"  Caseworker login:  user {DEMO_USER!r}  password {password!r}")
+    print("  (first login: leave the code empty, then scan the QR code with an authenticator app)")
     print(f"  A reporter token:  {token.format_token(handed_out[0])}")
     print_recovery(result.recovery_text)
     if args.no_serve:

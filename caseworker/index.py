@@ -1,0 +1,282 @@
+"""The encrypted inbox index: what the inbox sorts and filters on, without an HPKE open per case.
+
+Opening 10,000 reports (one ECDH each) on every inbox load would take seconds, so the few fields
+the inbox needs are kept per case in ``Case.index_blob`` under a symmetric key every caseworker
+derives from the intake keys they hold:
+
+    index key = HKDF-SHA256(ikm = scalar of the oldest intake key, salt = none,
+                            info = "rri/v1 inbox index", 32)
+    index_blob = nonce(12) || AES-256-GCM(index key, nonce, UTF-8 JSON entry,
+                                          AAD = "rri/v1 index " || case id)
+
+The oldest intake key is never retired out of anyone's ring (rotation wraps the new key to every
+holder of the old one; grants copy every key), so the key is the same for every caseworker and
+survives rotation. The AAD binds an entry to its case. An entry that does not open (another key,
+another case, tampering) or predates the case's triage is rebuilt from the sealed report and
+triage, so the index is a cache that can always be thrown away.
+
+Everything in an entry came from a reporter or a caseworker, so it is only ever stored here,
+encrypted, and only ever rendered escaped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from cases.conversation import context
+from cases.keyring import Keyring
+from cases.models import Case, IntakeKey, Submission, WrappedKey
+from crypto.envelope import Purpose, open_envelope
+from crypto.errors import CryptoError
+from crypto.keys import PrivateKey
+
+INFO = b"rri/v1 inbox index"
+AAD_PREFIX = b"rri/v1 index "
+NONCE_LEN = 12
+VERIFICATION = ("unverified", "credible", "confirmed")
+# Bounds on what a (possibly hostile) report can put into an entry.
+MAX_TEXT = 200
+MAX_ITEMS = 32
+_BATCH = 500  # ids per IN (...) query: well under SQLite's parameter limit
+
+
+class IndexUnavailable(CryptoError):
+    """This ring lacks the installation's oldest intake key, so it cannot derive the index key."""
+
+
+class CaseLike(Protocol):
+    """A Case, or a row with these columns (the inbox loads rows, not ORM objects, for speed)."""
+
+    id: str
+    index_blob: bytes | None
+    triage_envelope: bytes | None
+
+
+def _oldest_intake_key_id(session: Session) -> str | None:
+    """The installation's first intake key.
+
+    ``created_on`` is only a day, and key ids are random, so keys made on the same day (a rotation
+    right after init) are told apart by their first wrap's row id: every key is wrapped, to the
+    recovery key at least, in the transaction that creates it, and those wraps are never removed.
+    """
+    first_wrap = (
+        select(WrappedKey.intake_key_id, func.min(WrappedKey.id).label("first"))
+        .group_by(WrappedKey.intake_key_id)
+        .subquery()
+    )
+    return session.scalar(
+        select(IntakeKey.id)
+        .join(first_wrap, first_wrap.c.intake_key_id == IntakeKey.id)
+        .order_by(IntakeKey.created_on, first_wrap.c.first, IntakeKey.id)
+        .limit(1)
+    )
+
+
+def index_key(session: Session, ring: Keyring) -> bytes:
+    """The symmetric index key; raises IndexUnavailable if the ring lacks the oldest intake key.
+
+    Takes the installation's oldest key, not merely the oldest in this ring: a ring missing it
+    would derive a different key and overwrite everybody's entries with ones they cannot read.
+    """
+    oldest = _oldest_intake_key_id(session)
+    pair = ring.intake.get(bytes.fromhex(oldest)) if oldest else None
+    if pair is None:
+        raise IndexUnavailable("this account does not hold the installation's first intake key")
+    return derive_key(pair.scalar)
+
+
+def derive_key(scalar: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=INFO).derive(scalar)
+
+
+def _aad(case_id: str) -> bytes:
+    return AAD_PREFIX + case_id.encode("ascii")
+
+
+def seal_entry(key: bytes, case_id: str, entry: dict[str, Any]) -> bytes:
+    nonce = os.urandom(NONCE_LEN)
+    body = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return nonce + AESGCM(key).encrypt(nonce, body, _aad(case_id))
+
+
+def open_entry(aead: AESGCM, case_id: str, blob: bytes) -> dict[str, Any] | None:
+    """The entry, or None if the blob does not authenticate (other key, other case, tampered)."""
+    try:
+        body = aead.decrypt(blob[:NONCE_LEN], blob[NONCE_LEN:], _aad(case_id))
+        entry = json.loads(body)
+    except (InvalidTag, ValueError):
+        return None
+    return entry if isinstance(entry, dict) else None
+
+
+def triage_mark(triage_envelope: bytes | None) -> str:
+    """Which triage an entry was built from, so an entry older than the triage gets rebuilt."""
+    if triage_envelope is None:
+        return ""
+    return hashlib.blake2b(triage_envelope, digest_size=12).hexdigest()
+
+
+# -- building an entry from the sealed report and triage ------------------------------------------
+
+
+def _text(value: object) -> str:
+    return value.strip()[:MAX_TEXT] if isinstance(value, str) else ""
+
+
+def _items(value: object) -> list[str]:
+    if isinstance(value, str):  # a single value where a list was expected
+        value = [value]
+    if not isinstance(value, list):
+        return []
+    return [item[:MAX_TEXT] for item in value[:MAX_ITEMS] if isinstance(item, str) and item]
+
+
+def _open_json(
+    keys: dict[bytes, PrivateKey], purpose: Purpose, envelope: bytes, ctx: bytes = b""
+) -> dict[str, Any] | None:
+    try:
+        data = json.loads(open_envelope(keys, purpose, envelope, context=ctx))
+    except (CryptoError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _answers(report: dict[str, Any]) -> dict[str, Any]:
+    answers = report.get("answers")
+    if isinstance(answers, dict):
+        return answers
+    return report  # early reports (and the demo's) put the answers at the top level
+
+
+def entry_from(report: dict[str, Any] | None, triage: dict[str, Any] | None) -> dict[str, Any]:
+    """The index entry: the reporter's answers, overridden by the caseworkers' triage if set."""
+    answers = _answers(report) if report is not None else {}
+    entry: dict[str, Any] = {
+        "v": 1,
+        "country": _text(answers.get("country")),
+        "act_types": _items(answers.get("act_types")),
+        "un_link": _items(answers.get("un_link")),
+        "situation": _text(answers.get("situation")),
+        "verification": "unverified",
+        "consent_act": _text(answers.get("consent_act")),
+        "consent_publish": _text(answers.get("consent_publish")),
+    }
+    if report is None:
+        entry["unreadable"] = True
+    if triage:
+        # Only what a caseworker actually filled in overrides the reporter's answer.
+        if country := _text(triage.get("country")):
+            entry["country"] = country
+        for name in ("act_types", "un_link"):
+            if values := _items(triage.get(name)):
+                entry[name] = values
+        if triage.get("verification") in VERIFICATION:
+            entry["verification"] = triage["verification"]
+    return entry
+
+
+def _build(keys: dict[bytes, PrivateKey], case: CaseLike, report_envelope: bytes | None) -> tuple[dict[str, Any], bool]:
+    """(entry, storable): an entry is stored only if everything opened with these keys, so a
+    caseworker missing a key never replaces a good entry with a poorer one."""
+    report = _open_json(keys, Purpose.REPORT, report_envelope) if report_envelope is not None else None
+    triage = None
+    if case.triage_envelope is not None:
+        triage = _open_json(keys, Purpose.TRIAGE, case.triage_envelope, context(case, "triage"))  # type: ignore[arg-type]
+    entry = entry_from(report, triage)
+    entry["t"] = triage_mark(case.triage_envelope)
+    return entry, report is not None and (case.triage_envelope is None or triage is not None)
+
+
+def _report_envelopes(session: Session, case_ids: Sequence[str]) -> dict[str, bytes]:
+    """The first submission of each case, in batched queries."""
+    found: dict[str, bytes] = {}
+    for start in range(0, len(case_ids), _BATCH):
+        rows = session.execute(
+            select(Submission.case_id, Submission.envelope)
+            .where(Submission.case_id.in_(case_ids[start : start + _BATCH]))
+            .order_by(Submission.id)
+        )
+        for case_id, envelope in rows:
+            found.setdefault(case_id, envelope)
+    return found
+
+
+# -- public API -----------------------------------------------------------------------------------
+
+
+def rebuild(session: Session, ring: Keyring, case: Case) -> dict[str, Any]:
+    """Decrypt the case's report and triage, store its entry, and return it.
+
+    Call after anything that changes the triage. If this ring cannot open the report or derive
+    the index key, the entry is returned but nothing is stored.
+    """
+    envelope = _report_envelopes(session, [case.id]).get(case.id)
+    entry, storable = _build(ring.private_keys(), case, envelope)
+    try:
+        key = index_key(session, ring)
+    except IndexUnavailable:
+        return entry
+    if storable:
+        case.index_blob = seal_entry(key, case.id, entry)
+        session.flush()
+    return entry
+
+
+def read(session: Session, ring: Keyring, cases: Iterable[CaseLike]) -> dict[str, dict[str, Any]]:
+    """Index entries by case id: stored ones decrypted, missing or outdated ones rebuilt."""
+    return read_counted(session, ring, cases)[0]
+
+
+def read_counted(session: Session, ring: Keyring, cases: Iterable[CaseLike]) -> tuple[dict[str, dict[str, Any]], int]:
+    """As ``read``, and how many entries had to be built from the sealed report (for the audit)."""
+    cases = list(cases)
+    try:
+        key: bytes | None = index_key(session, ring)
+    except IndexUnavailable:
+        key = None  # build in memory every time, store nothing
+    entries: dict[str, dict[str, Any]] = {}
+    missing: list[CaseLike] = []
+    aead = AESGCM(key) if key is not None else None
+    for case in cases:
+        entry = open_entry(aead, case.id, case.index_blob) if aead is not None and case.index_blob else None
+        if entry is None or entry.get("t", "") != triage_mark(case.triage_envelope):
+            missing.append(case)
+        else:
+            entries[case.id] = entry
+    if missing:
+        entries.update(_rebuild_many(session, ring, key, missing))
+    return entries, len(missing)
+
+
+def _rebuild_many(
+    session: Session, ring: Keyring, key: bytes | None, cases: list[CaseLike]
+) -> dict[str, dict[str, Any]]:
+    envelopes = _report_envelopes(session, [case.id for case in cases])
+    entries: dict[str, dict[str, Any]] = {}
+    updates: list[dict[str, Any]] = []
+    keys = ring.private_keys()
+    for case in cases:
+        entry, storable = _build(keys, case, envelopes.get(case.id))
+        entries[case.id] = entry
+        if key is None or not storable:
+            continue
+        blob = seal_entry(key, case.id, entry)
+        if isinstance(case, Case):
+            case.index_blob = blob
+        else:
+            updates.append({"id": case.id, "index_blob": blob})
+    if updates:
+        session.execute(update(Case), updates)  # one executemany by primary key
+    session.flush()
+    return entries
