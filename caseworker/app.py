@@ -13,6 +13,7 @@ from cases.config import Settings, read_secret
 from cases.db import Database
 from cases.models import Case
 
+from . import notifier
 from . import session as staff_session
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "caseworker"
@@ -30,6 +31,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.extensions["rri.db"] = database or Database(settings.database_url)
     app.extensions["rri.blobs"] = FilesystemBlobStore(settings.blob_dir)
     app.extensions["rri.vault"] = staff_session.KeyVault()
+    # Content-free email notices from a background thread, only when RRI_NOTIFY_INTERVAL is set.
+    app.extensions["rri.notifier"] = notifier.start_if_configured(app.extensions["rri.db"])
 
     from . import admin, auth, casework, inbox, reporting
 
