@@ -9,18 +9,14 @@ detail names what happened, never what anyone wrote.
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import json
 import re
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from babel import Locale, UnknownLocaleError
-from babel.support import NullTranslations, Translations
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -40,31 +36,25 @@ from cases.models import (
     Note,
     Status,
     StatusChange,
-    Submission,
 )
-from cases.questionnaire import DANGER, QUESTIONS, SECTIONS, STAGES, Question
+from cases.questionnaire import QUESTIONS, STAGES
 from cases.reports import Rejected
-from crypto.envelope import Purpose, open_envelope, seal
+from crypto.envelope import Purpose, seal
 from crypto.errors import OpenError
-from crypto.keys import PrivateKey
 from crypto.stream import Manifest, decrypt_chunks, open_manifest
 
+from . import reading, triage
 from . import session as staff_session
-from . import triage
+from .reading import Consent, Keys, Names, catalogue
 
 bp = Blueprint("casework", __name__)
 
-# Reporter-facing catalogues, read as files: the desk never imports the intake package.
-CATALOGUES = Path(__file__).resolve().parent.parent / "intake" / "translations"
-CONSENT_FIELDS = ("consent_act", "consent_authorities", "consent_publish")
 # A download must never become a page: no script, no plugin, no same-origin access.
 DOWNLOAD_CSP = "sandbox; default-src 'none'; frame-ancestors 'none'"
 MAX_REPLY = 20_000
 MAX_NOTE = 20_000
 STAFF_ROLES = frozenset(staff_session.STAFF)
-
-Keys = dict[bytes, PrivateKey]  # intake private keys by key id
-Names = dict[int, str]  # usernames by caseworker id
+FREE_TEXT = ("text", "textarea")
 
 
 # --- small helpers -------------------------------------------------------------------------
@@ -108,14 +98,6 @@ def _form_text(name: str, limit: int) -> str | None:
     return text if len(text) <= limit else None
 
 
-@functools.lru_cache(maxsize=16)
-def catalogue(language: str) -> NullTranslations:
-    """The reporter catalogue for a caseworker's language; English (the msgids) otherwise."""
-    if not re.fullmatch(r"[a-z]{2,3}(_[A-Z]{2})?", language or ""):
-        return NullTranslations()
-    return Translations.load(dirname=str(CATALOGUES), locales=[language])
-
-
 def _language_name(code: object) -> str:
     """The reporter's language, named in English; the raw code if it is not one."""
     text = str(code or "")[:16]
@@ -140,13 +122,6 @@ class Answer:
 class Group:
     title: str
     answers: list[Answer]
-
-
-@dataclass(frozen=True)
-class Consent:
-    label: str
-    given: bool
-    said: str  # the reporter's answer as labelled, or "not answered"
 
 
 @dataclass(frozen=True)
@@ -215,83 +190,30 @@ class CaseView:
 
 
 def _open_text(keys: Keys, purpose: Purpose, envelope: bytes | None, ctx: bytes) -> Sealed:
+    # The page tells "nothing was written" (text None) apart from "sealed to a key you lack".
     if envelope is None:
         return Sealed(None)
-    try:
-        return Sealed(open_envelope(keys, purpose, envelope, context=ctx).decode("utf-8"))
-    except (OpenError, UnicodeDecodeError):
-        return Sealed(None, readable=False)
+    text = reading.open_text(keys, purpose, envelope, ctx)
+    return Sealed(text, readable=text is not None)
 
 
 def _open_report(keys: Keys, session: Session, case: Case) -> dict[str, Any] | None:
     """The report's JSON, or None if these keys cannot open it. Unknown keys are ignored."""
-    submission = session.scalar(select(Submission).where(Submission.case_id == case.id).order_by(Submission.id))
-    if submission is None:
-        return None
-    try:
-        report = json.loads(open_envelope(keys, Purpose.REPORT, submission.envelope))
-    except (OpenError, ValueError):
-        return None
-    if not isinstance(report, dict):
-        return None
-    if not isinstance(report.get("answers"), dict):
-        report["answers"] = {}
-    return report
+    return reading.open_report(keys, session, case, strict=False)
 
 
-def answered(value: object) -> bool:
-    return value not in (None, "", [], {})
-
-
-def display(question: Question, value: object, tr: Callable[[str], str]) -> list[str]:
-    """An answer as labels in the caseworker's language; values we do not know, as given."""
-    if question.kind in ("one", "many"):
-        labels = {c.value: c.label for c in question.choices}
-        values = value if isinstance(value, list) else [value]
-        return [tr(labels[v]) if isinstance(v, str) and v in labels else str(v) for v in values]
-    return [str(value)]
-
-
-def answer_groups(answers: dict[str, Any], tr: Callable[[str], str]) -> list[Group]:
+def answer_groups(answers: dict[str, Any], tr: reading.Translate) -> list[Group]:
     """Every answered question, labelled, in the form's order (danger first)."""
-    groups = []
-    if answered(answers.get(DANGER.name)):
-        groups.append(
-            Group("", [Answer(DANGER.name, tr(DANGER.label), display(DANGER, answers[DANGER.name], tr), False)])
-        )
-    for section in SECTIONS:
-        rows = [
-            Answer(q.name, tr(q.label), display(q, answers[q.name], tr), q.kind in ("text", "textarea"))
-            for q in section.questions
-            if answered(answers.get(q.name))
-        ]
-        if rows:
-            groups.append(Group(tr(section.title), rows))
-    return groups
-
-
-def consent_rows(answers: dict[str, Any], tr: Callable[[str], str]) -> list[Consent]:
-    given = triage.consent(answers)
-    rows = []
-    for name, ok in zip(CONSENT_FIELDS, (given["act"], given["authorities"], given["publish"] != "no"), strict=True):
-        question = QUESTIONS[name]
-        value = answers.get(name)
-        said = ", ".join(display(question, value, tr)) if answered(value) else "not answered"
-        rows.append(Consent(tr(question.label), ok, said))
-    return rows
+    return [
+        Group(title, [Answer(q.name, tr(q.label), shown, q.kind in FREE_TEXT) for q, shown in rows])
+        for title, rows in reading.answer_sections(answers, tr)
+    ]
 
 
 def _file_rows(keys: Keys, session: Session, case: Case) -> FilesByMessage:
     """Attachments by message id (None: sent with the report), names from sealed manifests."""
     rows: FilesByMessage = {}
-    attachments = session.scalars(
-        select(Attachment).where(Attachment.case_id == case.id).order_by(Attachment.created_on, Attachment.id)
-    )
-    for attachment in attachments:
-        try:
-            manifest: Manifest | None = open_manifest(keys, attachment.manifest)
-        except OpenError:
-            manifest = None
+    for attachment, manifest in reading.attachments(keys, session, case):
         rows.setdefault(attachment.message_id, []).append(
             FileRow(
                 attachment.id,
@@ -302,10 +224,6 @@ def _file_rows(keys: Keys, session: Session, case: Case) -> FilesByMessage:
             )
         )
     return rows
-
-
-def _names(session: Session) -> Names:
-    return {worker_id: name for worker_id, name in session.execute(select(Caseworker.id, Caseworker.username))}
 
 
 def _thread(keys: Keys, session: Session, case: Case, files: FilesByMessage, names: Names) -> list[ThreadItem]:
@@ -374,9 +292,9 @@ def staff_choices(session: Session) -> list[Caseworker]:
 def build_view(session: Session, case: Case, keys: Keys, language: str) -> CaseView:
     tr = catalogue(language).gettext
     report = _open_report(keys, session, case)
-    answers: dict[str, Any] = report["answers"] if report else {}
+    answers = reading.report_answers(report) if report else {}
     files = _file_rows(keys, session, case)
-    names = _names(session)
+    names = reading.usernames(session)
     stored = _triage_or_none(keys, case)
     suggested = case.triage_envelope is None
     view = CaseView(
@@ -384,7 +302,7 @@ def build_view(session: Session, case: Case, keys: Keys, language: str) -> CaseV
         report_readable=report is not None,
         language=_language_name(report.get("lang")) if report else "",
         groups=answer_groups(answers, tr),
-        consents=consent_rows(answers, tr),
+        consents=reading.consent_rows(answers, tr),
         consent=triage.consent(answers),
         report_files=files.get(None, []),
         thread=_thread(keys, session, case, files, names),
@@ -549,7 +467,7 @@ def update_triage(case_id: str):  # type: ignore[no-untyped-def]
 
 def _report_consent(session: Session, case: Case) -> dict[str, Any] | None:
     report = _open_report(_keys(), session, case)
-    return triage.consent(report["answers"]) if report is not None else None
+    return triage.consent(reading.report_answers(report)) if report is not None else None
 
 
 @bp.post("/cases/<case_id>/referrals")

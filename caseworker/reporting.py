@@ -9,16 +9,12 @@ none, can read them (see ``_save_aggregate``).
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import json
 import os
 import re
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from babel.support import NullTranslations, Translations
 from flask import Blueprint, Response, abort, current_app, g, render_template
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -29,30 +25,16 @@ from cases.clock import today
 from cases.conversation import context
 from cases.db import Database
 from cases.keyring import Keyring
-from cases.models import (
-    Attachment,
-    Case,
-    Caseworker,
-    Direction,
-    Message,
-    Note,
-    Role,
-    Setting,
-    StatusChange,
-    Submission,
-)
-from cases.questionnaire import DANGER, QUESTIONS, SECTIONS, STAGES, Question
-from crypto.envelope import Purpose, open_envelope
-from crypto.errors import CryptoError
-from crypto.keys import PrivateKey
-from crypto.stream import open_manifest
+from cases.models import Case, Direction, Message, Note, Role, Setting, StatusChange, Submission
+from cases.questionnaire import QUESTIONS, STAGES
+from crypto.envelope import Purpose
 
+from . import reading
 from . import session as staff_session
+from .reading import CONSENT_FIELDS, Keys, Translate, catalogue, display, open_json
 
 bp = Blueprint("reporting", __name__)
 
-CATALOGUES = Path(__file__).resolve().parent.parent / "intake" / "translations"
-CONSENTS = ("consent_act", "consent_authorities", "consent_publish")
 STATS_KEY = "public_statistics"
 _PART = 480  # characters per settings row: settings.value is VARCHAR(512)
 _SAFE_ID = re.compile(r"[^a-z0-9]")
@@ -62,7 +44,6 @@ TABLES = {  # dimension: (heading, column)
     "un_link": ("By UN mechanism", "UN mechanism"),
     "month": ("By month received", "Month received"),
 }
-Keys = dict[bytes, PrivateKey]
 
 
 def _db() -> Database:
@@ -72,28 +53,8 @@ def _db() -> Database:
 # -- opening a case ------------------------------------------------------------------------------
 
 
-def _open_text(keys: Keys, purpose: Purpose, envelope: bytes | None, ctx: bytes = b"") -> str | None:
-    """The plaintext, "" if there is nothing sealed, None if it cannot be opened with these keys."""
-    if envelope is None:
-        return ""
-    try:
-        return open_envelope(keys, purpose, envelope, context=ctx).decode("utf-8")
-    except (CryptoError, UnicodeDecodeError):
-        return None
-
-
-def _open_json(keys: Keys, purpose: Purpose, envelope: bytes | None, ctx: bytes = b"") -> dict[str, Any] | None:
-    text = _open_text(keys, purpose, envelope, ctx)
-    try:
-        data = json.loads(text) if text else None
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def report_answers(report: dict[str, Any]) -> dict[str, Any]:
-    answers = report.get("answers")
-    return answers if isinstance(answers, dict) else report  # the demo's reports are flat
+def _answers(report: dict[str, Any]) -> dict[str, Any]:
+    return reading.report_answers(report, flat=True)  # the demo's reports are flat
 
 
 def _first_submissions(session: Session, case_ids: list[str] | None = None) -> dict[str, bytes]:
@@ -106,26 +67,23 @@ def _first_submissions(session: Session, case_ids: list[str] | None = None) -> d
     return found
 
 
-def _usernames(session: Session) -> dict[int, str]:
-    return {row.id: row.username for row in session.execute(select(Caseworker.id, Caseworker.username))}
-
-
 def _attachments(session: Session, keys: Keys, case: Case, unreadable: list[str]) -> list[dict[str, Any]]:
     """Names, types and sizes from the sealed manifests; never the files themselves."""
     files = []
-    for row in session.scalars(select(Attachment).where(Attachment.case_id == case.id).order_by(Attachment.created_on)):
-        try:
-            manifest = open_manifest(keys, row.manifest)
-            name, kind, size = manifest.name, manifest.type, manifest.size
-        except CryptoError:
+    for row, manifest in reading.attachments(keys, session, case):
+        if manifest is None:
             unreadable.append(f"attachment {row.id}")
-            name = kind = size = None
-        files.append({"id": row.id, "message": row.message_id, "complete": row.complete} | _file(name, kind, size))
+        files.append(
+            {
+                "id": row.id,
+                "message": row.message_id,
+                "complete": row.complete,
+                "name": manifest.name if manifest else None,
+                "type": manifest.type if manifest else None,
+                "size": manifest.size if manifest else None,
+            }
+        )
     return files
-
-
-def _file(name: str | None, kind: str | None, size: int | None) -> dict[str, Any]:
-    return {"name": name, "type": kind, "size": size}
 
 
 def case_document(session: Session, keys: Keys, case: Case) -> dict[str, Any]:
@@ -133,17 +91,17 @@ def case_document(session: Session, keys: Keys, case: Case) -> dict[str, Any]:
 
     A text that cannot be opened with these keys is null and named in ``unreadable``.
     """
-    names = _usernames(session)
+    names = reading.usernames(session)
     unreadable: list[str] = []
-    report = _open_json(keys, Purpose.REPORT, _first_submissions(session, [case.id]).get(case.id))
+    report = reading.open_report(keys, session, case)
     if report is None:
         unreadable.append("report")
-    triage = _open_json(keys, Purpose.TRIAGE, case.triage_envelope, context(case, "triage"))
+    triage = open_json(keys, Purpose.TRIAGE, case.triage_envelope, context(case, "triage"))
     if case.triage_envelope is not None and triage is None:
         unreadable.append("triage")
 
     def opened(label: str, purpose: Purpose, envelope: bytes | None, ctx: bytes) -> str | None:
-        text = _open_text(keys, purpose, envelope, ctx)
+        text = reading.open_text(keys, purpose, envelope, ctx)
         if text is None:
             unreadable.append(label)
         return text
@@ -199,7 +157,7 @@ def case_document(session: Session, keys: Keys, case: Case) -> dict[str, Any]:
             "sealed_in": case.sealed_in.value,
             "reply_channel_open": case.reporter_public_key is not None,
         },
-        "report": {"lang": report.get("lang"), "answers": report_answers(report)} if report else None,
+        "report": {"lang": report.get("lang"), "answers": _answers(report)} if report else None,
         "triage": triage,
         "timeline": timeline,
         "thread": thread,
@@ -241,58 +199,22 @@ def _download(response: Response, filename: str) -> Response:
 # -- the printable page --------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=16)
-def catalogue(language: str) -> NullTranslations:
-    """The reporter form's own catalogue for the caseworker's language (English if none)."""
-    if language == "en" or not re.fullmatch(r"[a-z]{2,3}(_[A-Za-z]{2,4})?", language):
-        return NullTranslations()
-    return Translations.load(dirname=str(CATALOGUES), locales=[language])
+def answer_sections(answers: dict[str, Any], tr: Translate) -> list[tuple[str, list[tuple[str, list[str]]]]]:
+    """Every answered question, labelled, section by section; the consents stand apart and keys
+    the form does not know are left out (the JSON export keeps them)."""
+    return [
+        (title, [(tr(q.label), shown) for q, shown in rows])
+        for title, rows in reading.answer_sections(answers, tr, lines=True, leave_out=CONSENT_FIELDS)
+    ]
 
 
-def _shown(question: Question, value: object, tr: Callable[[str], str]) -> list[str]:
-    """An answer as text lines: choice labels for choices, the words themselves for text."""
-    labels = {c.value: tr(c.label) for c in question.choices}
-    values = value if isinstance(value, list) else [value]
-    return [labels.get(v, v) if isinstance(v, str) else json.dumps(v) for v in values if v not in (None, "")]
-
-
-def answer_sections(answers: dict[str, Any], tr: Callable[[str], str]) -> list[tuple[str, list[tuple[str, list[str]]]]]:
-    """Every answered question of the form, labelled, section by section (consents apart).
-
-    The danger question stands before the first section, untitled. Keys the form does not know
-    are left out, as docs/protocol.md asks of readers; the JSON export keeps them.
-    """
-    sections = []
-    for title, questions in (("", (DANGER,)), *((s.title, s.questions) for s in SECTIONS)):
-        rows = [
-            (tr(q.label), shown)
-            for q in questions
-            if q.name not in CONSENTS and (shown := _shown(q, answers.get(q.name), tr))
-        ]
-        if rows:
-            sections.append((tr(title) if title else "", rows))
-    return sections
-
-
-def consent_rows(answers: dict[str, Any], tr: Callable[[str], str]) -> list[tuple[str, str, bool]]:
-    """(question, answer, given) for the three consents; a missing answer is consent not given."""
-    rows = []
-    for name in CONSENTS:
-        question = QUESTIONS[name]
-        value = answers.get(name)
-        given = value in ("yes", "named", "anonymised")
-        shown = _shown(question, value, tr) if isinstance(value, str) and value else []
-        rows.append((tr(question.label), shown[0] if shown else "no answer", given))
-    return rows
-
-
-def triage_rows(triage: dict[str, Any] | None, tr: Callable[[str], str]) -> list[tuple[str, list[str]]]:
+def triage_rows(triage: dict[str, Any] | None, tr: Translate) -> list[tuple[str, list[str]]]:
     """The caseworkers' triage, labelled like the form (referrals are listed apart)."""
     if not triage:
         return []
     rows = [("Verification", [str(triage.get("verification") or "unverified")])]
     for name in ("act_types", "perpetrator", "un_link", "country"):
-        if shown := _shown(QUESTIONS[name], triage.get(name), tr):
+        if shown := display(QUESTIONS[name], triage.get(name), tr, lines=True):
             rows.append((tr(QUESTIONS[name].label), shown))
     return rows
 
@@ -302,12 +224,12 @@ def triage_rows(triage: dict[str, Any] | None, tr: Callable[[str], str]) -> list
 def case_print(case_id: str) -> str:
     case, document = _staff_case(case_id)
     _record("case.export", case.id, "print")
-    tr = catalogue(g.user.language or "en").gettext
+    tr = catalogue(g.user.language).gettext
     answers = document["report"]["answers"] if document["report"] else {}
     return render_template(
         "case_print.html",
         doc=document,
-        consents=consent_rows(answers, tr),
+        consents=reading.consent_rows(answers, tr, lines=True),
         sections=answer_sections(answers, tr),
         triage=triage_rows(document["triage"], tr),
         referrals=[r for r in (document["triage"] or {}).get("referrals") or [] if isinstance(r, dict)],
@@ -333,12 +255,12 @@ def direct_facts(session: Session, keys: Keys, cases: list[Case]) -> tuple[list[
     found: list[statistics.Facts] = []
     unreadable = 0
     for case in cases:
-        report = _open_json(keys, Purpose.REPORT, envelopes.get(case.id))
-        triage = _open_json(keys, Purpose.TRIAGE, case.triage_envelope, context(case, "triage"))
+        report = open_json(keys, Purpose.REPORT, envelopes.get(case.id))
+        triage = open_json(keys, Purpose.TRIAGE, case.triage_envelope, context(case, "triage"))
         if report is None or (case.triage_envelope is not None and triage is None):
             unreadable += 1
             continue
-        found.append(statistics.facts(case.received_on, report_answers(report), triage))
+        found.append(statistics.facts(case.received_on, _answers(report), triage))
     return found, unreadable
 
 

@@ -1,25 +1,90 @@
-"""Helpers for caseworker-desk tests: an app, and a logged-in client without the login UI.
+"""Helpers for caseworker-desk tests: an app, a logged-in client without the login UI, a clock
+for TOTP, and reports filed as the intake files them.
 
 Tests of the login form itself (password, TOTP, throttling) drive the real pages; every other
-desk test logs in here, through the same session machinery the login page uses.
+desk test logs in here, through the same session machinery the login page uses. A test module
+imports ``desk_fixture`` and ``clock_fixture`` to get the ``app`` and ``clock`` fixtures.
 """
 
 from __future__ import annotations
 
+import json
+import os
+from typing import Any
+
+import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 import caseworker
-from cases import keyring
-from cases.models import Caseworker
+from cases import keyring, reports
+from cases.intake_keys import current
+from cases.models import Case, Caseworker, SealedIn
 from caseworker import session as staff_session
+from caseworker import totp
+from crypto.envelope import Purpose, seal
+from crypto.keys import KeyPair
 
 from .conftest import ADMIN_PASSWORD
+
+NAV_ENDPOINTS = {"inbox.index": "/", "reporting.statistics": "/statistics"}
+
+
+class FakeTime:
+    """Stands in for the ``time`` module inside caseworker.totp, so tests pick the time step."""
+
+    def __init__(self) -> None:
+        import time
+
+        self.now = float(int(time.time()) // totp.STEP * totp.STEP + 5)  # well inside a step
+
+    def time(self) -> float:
+        return self.now
+
+    def advance(self, steps: int = 1) -> None:
+        self.now += steps * totp.STEP
 
 
 def desk_app(settings, database):  # type: ignore[no-untyped-def]
     app = caseworker.create_app(settings, database)
     app.testing = True
     return app
+
+
+def desk(settings, database):  # type: ignore[no-untyped-def]
+    """The desk app, with placeholder routes for nav links other parts of the desk provide."""
+    app = desk_app(settings, database)
+    for endpoint, path in NAV_ENDPOINTS.items():
+        if endpoint not in app.view_functions:
+            app.add_url_rule(f"/_placeholder{path}", endpoint, lambda: "placeholder")
+    return app
+
+
+# Fixtures named apart from their functions, so a test module can import them without its
+# ``clock`` and ``app`` arguments shadowing the import.
+@pytest.fixture(name="clock")
+def clock_fixture(monkeypatch) -> FakeTime:  # type: ignore[no-untyped-def]
+    fake = FakeTime()
+    monkeypatch.setattr(totp, "time", fake)
+    return fake
+
+
+@pytest.fixture(name="app")
+def desk_fixture(settings, database, installed):  # type: ignore[no-untyped-def]
+    return desk(settings, database)
+
+
+def file_report(session: Session, report: dict[str, Any], **options: Any) -> Case:
+    """File ``report`` as the intake does: sealed on the server to the current intake key, with a
+    reply channel. ``options`` go to ``reports.file_report`` (e.g. ``urgent``)."""
+    return reports.file_report(
+        session,
+        envelope=seal(current(session).public_key, Purpose.REPORT, json.dumps(report).encode()),
+        sealed_in=SealedIn.SERVER,
+        token_lookup=os.urandom(32),
+        reporter_public_key=KeyPair.generate().public,
+        **options,
+    ).case
 
 
 def logged_in_client(app, database, username: str = "admin", password: str = ADMIN_PASSWORD):  # type: ignore[no-untyped-def]

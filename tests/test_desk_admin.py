@@ -16,22 +16,10 @@ from crypto.errors import BadPassword
 from crypto.keys import key_id
 
 from .conftest import ADMIN_PASSWORD
-from .desk_helpers import csrf_of, logged_in_client
-from .test_desk_auth import FakeTime, code_for, desk, enrol, events, post_login, session_cookie, worker_named
+from .desk_helpers import clock_fixture, csrf_of, desk_fixture, logged_in_client  # noqa: F401 - the app, clock fixtures
+from .test_desk_auth import code_for, enrol, events, post_login, session_cookie, worker_named
 
 BOB_PASSWORD = "bob's own long password"
-
-
-@pytest.fixture
-def clock(monkeypatch) -> FakeTime:  # type: ignore[no-untyped-def]
-    fake = FakeTime()
-    monkeypatch.setattr(totp, "time", fake)
-    return fake
-
-
-@pytest.fixture
-def app(settings, database, installed):  # type: ignore[no-untyped-def]
-    return desk(settings, database)
 
 
 @pytest.fixture

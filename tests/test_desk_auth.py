@@ -22,37 +22,12 @@ from caseworker import session as staff_session
 from crypto.errors import BadPassword
 
 from .conftest import ADMIN_PASSWORD
-from .desk_helpers import csrf_of, desk_app, logged_in_client
+from .desk_helpers import FakeTime, clock_fixture, csrf_of, desk_fixture, logged_in_client  # noqa: F401 - the app, clock fixtures
 
 GENERIC = "Wrong user name, password or code"
-NAV_ENDPOINTS = {"inbox.index": "/", "reporting.statistics": "/statistics"}
 
 
 # --- helpers shared with tests/test_desk_admin.py -------------------------------------------------
-
-
-class FakeTime:
-    """Stands in for the ``time`` module inside caseworker.totp, so tests pick the time step."""
-
-    def __init__(self) -> None:
-        import time
-
-        self.now = float(int(time.time()) // totp.STEP * totp.STEP + 5)  # well inside a step
-
-    def time(self) -> float:
-        return self.now
-
-    def advance(self, steps: int = 1) -> None:
-        self.now += steps * totp.STEP
-
-
-def desk(settings, database):  # type: ignore[no-untyped-def]
-    """The desk app, with placeholder routes for nav links other parts of the desk provide."""
-    app = desk_app(settings, database)
-    for endpoint, path in NAV_ENDPOINTS.items():
-        if endpoint not in app.view_functions:
-            app.add_url_rule(f"/_placeholder{path}", endpoint, lambda: "placeholder")
-    return app
 
 
 def post_login(client, username: str, password: str, code: str = "", **extra):  # type: ignore[no-untyped-def]
@@ -102,18 +77,6 @@ def worker_named(database, username: str) -> Caseworker:  # type: ignore[no-unty
 
 
 # --- fixtures ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def clock(monkeypatch) -> FakeTime:  # type: ignore[no-untyped-def]
-    fake = FakeTime()
-    monkeypatch.setattr(totp, "time", fake)
-    return fake
-
-
-@pytest.fixture
-def app(settings, database, installed):  # type: ignore[no-untyped-def]
-    return desk(settings, database)
 
 
 @pytest.fixture

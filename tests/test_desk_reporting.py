@@ -7,7 +7,6 @@ import datetime as dt
 import io
 import itertools
 import json
-import os
 import sys
 
 import pytest
@@ -17,14 +16,14 @@ import caseworker
 from cases import audit, installation, keyring, reports, statistics
 from cases.conversation import add_follow_up, change_status, context, reply, seal_follow_up
 from cases.intake_keys import current
-from cases.models import AuditEvent, Case, Caseworker, Note, Role, SealedIn, Setting, Status
+from cases.models import AuditEvent, Case, Caseworker, Note, Role, Setting, Status
 from caseworker import reporting
 from crypto.envelope import Purpose, seal
 from crypto.keys import KeyPair
 from crypto.stream import seal_file
 
 from .conftest import ADMIN_PASSWORD
-from .desk_helpers import desk_app, logged_in_client
+from .desk_helpers import desk_app, file_report, logged_in_client
 
 ANALYST_PASSWORD = "analyst long password"
 CANARY = "CANARY-report-Zq81"
@@ -173,15 +172,8 @@ def analyst(database, settings, installed) -> str:  # type: ignore[no-untyped-de
 
 
 def _file(database, answers: dict, received_on: dt.date | None = None) -> str:  # type: ignore[no-untyped-def]
-    body = json.dumps({"v": 1, "lang": "fr", "answers": {"what_happened": "x", **answers}}).encode()
     with database.session() as session:
-        case = reports.file_report(
-            session,
-            envelope=seal(current(session).public_key, Purpose.REPORT, body),
-            sealed_in=SealedIn.SERVER,
-            token_lookup=os.urandom(32),
-            reporter_public_key=KeyPair.generate().public,
-        ).case
+        case = file_report(session, {"v": 1, "lang": "fr", "answers": {"what_happened": "x", **answers}})
         if received_on:
             case.received_on = received_on
         return case.id
@@ -447,3 +439,11 @@ def test_the_minimum_count_comes_from_the_environment(app, database, monkeypatch
     monkeypatch.setenv("RRI_STATS_MIN_COUNT", "2")
     with pytest.raises(ValueError, match="RRI_STATS_MIN_COUNT"):
         reporting.min_count()
+
+
+def test_print_page_reads_consent_as_strictly_as_the_desk(settings, database, installed) -> None:  # type: ignore[no-untyped-def]
+    """A hostile 'named' given to 'may we act' is not consent to act, on paper or on screen."""
+    from caseworker import reading
+
+    rows = reading.consent_rows({"consent_act": "named", "consent_authorities": "yes"}, lambda s: s, lines=True)
+    assert [row.given for row in rows] == [False, True, False]

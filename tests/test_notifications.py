@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import json
-import os
 import socket
 import time
 from collections.abc import Iterator
@@ -15,14 +13,12 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
-from cases import installation, reports
-from cases.intake_keys import current
-from cases.models import Case, Caseworker, Role, SealedIn
+from cases import installation
+from cases.models import Case, Caseworker, Role
 from caseworker import notifier
-from crypto.envelope import Purpose, seal
-from crypto.keys import KeyPair
 
 from .cli_helpers import assert_one_line_error, run_cli
+from .desk_helpers import file_report
 
 CANARY = "CANARY-notify-Evin-prison"
 COUNTRY = "CANARY-country-Oz"
@@ -84,16 +80,9 @@ def staff(database, settings, installed) -> dict[str, int]:  # type: ignore[no-u
 
 
 def _case(database, *, pending: bool, assigned: int | None = None) -> str:  # type: ignore[no-untyped-def]
-    body = json.dumps({"v": 1, "answers": {"what_happened": CANARY, "country": COUNTRY}}).encode()
+    report = {"v": 1, "answers": {"what_happened": CANARY, "country": COUNTRY}}
     with database.session() as session:
-        case = reports.file_report(
-            session,
-            envelope=seal(current(session).public_key, Purpose.REPORT, body),
-            sealed_in=SealedIn.SERVER,
-            token_lookup=os.urandom(32),
-            reporter_public_key=KeyPair.generate().public,
-            urgent=pending,  # intake flags urgent reports for notice
-        ).case
+        case = file_report(session, report, urgent=pending)  # intake flags urgent reports for notice
         case.assigned_to = assigned
         return case.id
 

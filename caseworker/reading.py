@@ -1,0 +1,191 @@
+"""Reading a case: decrypting its parts and labelling them for a person.
+
+Shared by the case page (``casework``) and the exports (``reporting``). Whatever is opened here
+is reporter or caseworker text: callers only ever print it escaped.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from babel.support import NullTranslations, Translations
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cases.models import Attachment, Case, Caseworker, Submission
+from cases.questionnaire import DANGER, QUESTIONS, SECTIONS, Question
+from crypto.envelope import Purpose, open_envelope
+from crypto.errors import OpenError
+from crypto.keys import PrivateKey
+from crypto.stream import Manifest, open_manifest
+
+from . import triage
+
+# Reporter-facing catalogues, read as files: the desk never imports the intake package.
+CATALOGUES = Path(__file__).resolve().parent.parent / "intake" / "translations"
+# A language code (with an optional region or script), so that only a code ever reaches a path.
+LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(_[A-Za-z]{2,4})?")
+CONSENT_FIELDS = ("consent_act", "consent_authorities", "consent_publish")
+CHOICE_KINDS = ("one", "many")
+
+Keys = dict[bytes, PrivateKey]  # intake private keys by key id
+Names = dict[int, str]  # usernames by caseworker id
+Translate = Callable[[str], str]
+Labelled = list[tuple[str, list[tuple[Question, list[str]]]]]  # (section title, [(question, lines)])
+
+
+class Consent(NamedTuple):
+    """One consent as shown. A tuple so the printable page can unpack (label, said, given)."""
+
+    label: str
+    said: str  # the reporter's answer as labelled, or a placeholder when there is none
+    given: bool
+
+
+# --- labels --------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=16)
+def catalogue(language: str | None) -> NullTranslations:
+    """The reporter form's catalogue for a caseworker's language; English (the msgids) otherwise."""
+    if language == "en" or not LANGUAGE_CODE.fullmatch(language or ""):
+        return NullTranslations()
+    return Translations.load(dirname=str(CATALOGUES), locales=[language])
+
+
+def answered(value: object) -> bool:
+    return value not in (None, "", [], {})
+
+
+def display(question: Question, value: object, tr: Translate, *, lines: bool = False) -> list[str]:
+    """An answer as labels in the caseworker's language; values we do not know, as given.
+
+    The case page (default) shows nothing for an unanswered question, keeps free text whole and
+    writes other values with ``str``. The printable page (``lines``) splits every answer into
+    lines, leaves blanks out and writes values that are not text as JSON.
+    """
+    if not lines and not answered(value):
+        return []
+    if not lines and question.kind not in CHOICE_KINDS:
+        return [str(value)]
+    labels = {c.value: c.label for c in question.choices}
+    values = value if isinstance(value, list) else [value]
+    other = json.dumps if lines else str
+    return [
+        (tr(labels[v]) if v in labels else v) if isinstance(v, str) else other(v)
+        for v in values
+        if not (lines and v in (None, ""))
+    ]
+
+
+def answer_sections(
+    answers: dict[str, Any], tr: Translate, *, lines: bool = False, leave_out: Iterable[str] = ()
+) -> Labelled:
+    """Every answered question of the form, in its order, section by section (titles translated).
+
+    The danger question stands before the first section, untitled. Keys the form does not know
+    are left out, as docs/protocol.md asks of readers.
+    """
+    skip = frozenset(leave_out)
+    sections = []
+    for title, questions in (("", (DANGER,)), *((s.title, s.questions) for s in SECTIONS)):
+        rows = [
+            (q, shown)
+            for q in questions
+            if q.name not in skip and (shown := display(q, answers.get(q.name), tr, lines=lines))
+        ]
+        if rows:
+            sections.append((tr(title) if title else "", rows))
+    return sections
+
+
+def consent_rows(answers: dict[str, Any], tr: Translate, *, lines: bool = False) -> list[Consent]:
+    """The three consents as the reporter answered them; a missing answer is consent not given.
+
+    Every page decides "given" exactly as the referral checks do (``triage.consent``), so a
+    printed case can never show a consent that the desk itself would refuse to act on.
+    """
+    allowed = triage.consent(answers)
+    given = (allowed["act"], allowed["authorities"], allowed["publish"] != "no")
+    rows = []
+    for name, ok in zip(CONSENT_FIELDS, given, strict=True):
+        question = QUESTIONS[name]
+        value = answers.get(name)
+        if lines:
+            shown = display(question, value, tr, lines=True) if isinstance(value, str) else []
+            rows.append(Consent(tr(question.label), shown[0] if shown else "no answer", ok))
+        else:
+            shown = display(question, value, tr)
+            rows.append(Consent(tr(question.label), ", ".join(shown) if shown else "not answered", ok))
+    return rows
+
+
+# --- opening sealed parts ------------------------------------------------------------------
+
+
+def open_text(keys: Keys, purpose: Purpose, envelope: bytes | None, ctx: bytes = b"") -> str | None:
+    """The plaintext, "" if there is nothing sealed, None if it cannot be opened with these keys."""
+    if envelope is None:
+        return ""
+    try:
+        return open_envelope(keys, purpose, envelope, context=ctx).decode("utf-8")
+    except (OpenError, UnicodeDecodeError):
+        return None
+
+
+def open_json(
+    keys: Keys, purpose: Purpose, envelope: bytes | None, ctx: bytes = b"", *, strict: bool = True
+) -> dict[str, Any] | None:
+    """A sealed JSON object; None if there is none, it cannot be opened, or it is not an object.
+
+    ``strict``: UTF-8 only, as docs/protocol.md specifies. The case page has always also read
+    what ``json.loads`` recognises in bytes (UTF-16/32, a byte order mark), so it passes False.
+    """
+    if envelope is None:
+        return None
+    try:
+        plain = open_envelope(keys, purpose, envelope, context=ctx)
+        data = json.loads(plain.decode("utf-8") if strict else plain)
+    except (OpenError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def open_report(keys: Keys, session: Session, case: Case, *, strict: bool = True) -> dict[str, Any] | None:
+    """The report as the reporter sent it (the case's first submission); None if unreadable."""
+    envelope = session.scalar(select(Submission.envelope).where(Submission.case_id == case.id).order_by(Submission.id))
+    return open_json(keys, Purpose.REPORT, envelope, strict=strict)
+
+
+def report_answers(report: dict[str, Any], *, flat: bool = False) -> dict[str, Any]:
+    """The report's answers; none if it has no answers object, unless ``flat``: the exports and
+    statistics then read its top level as the answers (the demo's reports are flat)."""
+    answers = report.get("answers")
+    if isinstance(answers, dict):
+        return answers
+    return report if flat else {}
+
+
+def attachments(keys: Keys, session: Session, case: Case) -> list[tuple[Attachment, Manifest | None]]:
+    """The case's files in the order received, each with its sealed manifest opened (None: these
+    keys cannot). Never the files themselves."""
+    found: list[tuple[Attachment, Manifest | None]] = []
+    rows = session.scalars(
+        select(Attachment).where(Attachment.case_id == case.id).order_by(Attachment.created_on, Attachment.id)
+    )
+    for attachment in rows:
+        try:
+            manifest: Manifest | None = open_manifest(keys, attachment.manifest)
+        except OpenError:
+            manifest = None
+        found.append((attachment, manifest))
+    return found
+
+
+def usernames(session: Session) -> Names:
+    return {worker_id: name for worker_id, name in session.execute(select(Caseworker.id, Caseworker.username))}
