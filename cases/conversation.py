@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crypto.envelope import Purpose, read_header, seal
+from crypto.envelope import Purpose, seal
 from crypto.envelope import open_envelope as open_
 from crypto.errors import OpenError
-from crypto.keys import KeyPair, key_id
+from crypto.keys import KeyPair
 
 from .clock import today
 from .intake_keys import current
-from .models import Attachment, Case, Direction, IntakeKey, Message, Status, StatusChange
-from .reports import Rejected
+from .models import Attachment, Case, Direction, Message, Status, StatusChange
+from .reports import Rejected, check_envelope
 
 
 def context(case: Case, what: str = "") -> bytes:
@@ -87,28 +87,13 @@ def view(session: Session, case: Case, reporter: KeyPair) -> ReporterView:
     return ReporterView(case, timeline, thread)
 
 
-def _expect(session: Session, envelope: bytes, purpose: Purpose, recipient: bytes | None) -> None:
-    """Refuse envelopes not sealed for this purpose to the expected key (intake key if None)."""
-    try:
-        header = read_header(envelope)
-    except OpenError as exc:
-        raise Rejected(str(exc)) from exc
-    if header.purpose != purpose:
-        raise Rejected(f"expected a sealed {purpose.label.decode()}")
-    if recipient is None:
-        if session.get(IntakeKey, header.key_id.hex()) is None:
-            raise Rejected("sealed to a key this installation does not have")
-    elif header.key_id != key_id(recipient):
-        raise Rejected("sealed to the wrong reporter key")
-
-
 def add_follow_up(session: Session, case: Case, team_envelope: bytes, reporter_envelope: bytes | None) -> Message:
     """Store a reporter's follow-up, sealed by the browser or by the server in memory."""
-    _expect(session, team_envelope, Purpose.MESSAGE, None)
+    check_envelope(session, team_envelope, Purpose.MESSAGE)
     if reporter_envelope is not None:
         if case.reporter_public_key is None:
             raise Rejected("this case's reply channel was deleted")
-        _expect(session, reporter_envelope, Purpose.MESSAGE, case.reporter_public_key)
+        check_envelope(session, reporter_envelope, Purpose.MESSAGE, case.reporter_public_key)
     message = Message(
         case_id=case.id,
         direction=Direction.FROM_REPORTER,

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from crypto.envelope import Purpose, read_header
 from crypto.errors import OpenError
+from crypto.keys import key_id
 
 from .blobs import BlobStore, chunk_key
 from .clock import today
@@ -27,18 +28,24 @@ class Filed:
     created: bool  # False when a repeated submit found the case filed the first time
 
 
-def _check_envelope(session: Session, envelope: bytes, purpose: Purpose) -> str:
-    """The server cannot open envelopes, but it can refuse ones not addressed to an intake key."""
+def check_envelope(session: Session, envelope: bytes, purpose: Purpose, recipient: bytes | None = None) -> str:
+    """Refuse an envelope not sealed for ``purpose`` to ``recipient`` (any intake key if None).
+
+    The server cannot open envelopes, but it can refuse ones addressed wrongly before storing
+    them. Returns the recipient key id (hex).
+    """
     try:
         header = read_header(envelope)
     except OpenError as exc:
         raise Rejected(str(exc)) from exc
     if header.purpose != purpose:
         raise Rejected(f"expected a sealed {purpose.label.decode()}")
-    key = session.get(IntakeKey, header.key_id.hex())
-    if key is None:
+    if recipient is not None:
+        if header.key_id != key_id(recipient):
+            raise Rejected("sealed to the wrong key")
+    elif session.get(IntakeKey, header.key_id.hex()) is None:
         raise Rejected("sealed to a key this installation does not have")
-    return key.id
+    return header.key_id.hex()
 
 
 def submission_key(client_nonce: str) -> str:
@@ -62,7 +69,7 @@ def file_report(
         existing = session.scalar(select(Case).where(Case.submission_key == key))
         if existing is not None:
             return Filed(existing, created=False)
-    intake_key_id = _check_envelope(session, envelope, Purpose.REPORT)
+    intake_key_id = check_envelope(session, envelope, Purpose.REPORT)
     day = today()
     case = Case(
         id=new_id(),
@@ -118,7 +125,7 @@ def start_attachment(
         id=new_id(),
         case_id=case.id,
         message_id=message_id,
-        intake_key_id=_check_envelope(session, manifest, Purpose.ATTACHMENT_MANIFEST),
+        intake_key_id=check_envelope(session, manifest, Purpose.ATTACHMENT_MANIFEST),
         manifest=manifest,
         chunk_count=chunk_count,
         created_on=today(),
