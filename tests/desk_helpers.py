@@ -27,8 +27,6 @@ from crypto.keys import KeyPair
 
 from .conftest import ADMIN_PASSWORD
 
-NAV_ENDPOINTS = {"inbox.index": "/", "reporting.statistics": "/statistics"}
-
 
 class FakeTime:
     """Stands in for the ``time`` module inside caseworker.totp, so tests pick the time step."""
@@ -51,15 +49,6 @@ def desk_app(settings, database):  # type: ignore[no-untyped-def]
     return app
 
 
-def desk(settings, database):  # type: ignore[no-untyped-def]
-    """The desk app, with placeholder routes for nav links other parts of the desk provide."""
-    app = desk_app(settings, database)
-    for endpoint, path in NAV_ENDPOINTS.items():
-        if endpoint not in app.view_functions:
-            app.add_url_rule(f"/_placeholder{path}", endpoint, lambda: "placeholder")
-    return app
-
-
 # Fixtures named apart from their functions, so a test module can import them without its
 # ``clock`` and ``app`` arguments shadowing the import.
 @pytest.fixture(name="clock")
@@ -71,7 +60,7 @@ def clock_fixture(monkeypatch) -> FakeTime:  # type: ignore[no-untyped-def]
 
 @pytest.fixture(name="app")
 def desk_fixture(settings, database, installed):  # type: ignore[no-untyped-def]
-    return desk(settings, database)
+    return desk_app(settings, database)
 
 
 def file_report(session: Session, report: dict[str, Any], **options: Any) -> Case:
@@ -87,16 +76,20 @@ def file_report(session: Session, report: dict[str, Any], **options: Any) -> Cas
     ).case
 
 
-def logged_in_client(app, database, username: str = "admin", password: str = ADMIN_PASSWORD):  # type: ignore[no-untyped-def]
-    """A test client holding a real session whose keys were unlocked with the password."""
+def session_cookie(app, database, username: str = "admin", password: str = ADMIN_PASSWORD) -> str:  # type: ignore[no-untyped-def]
+    """The cookie of a real session whose keys were unlocked with the password."""
     with database.session() as session:
         worker = session.scalar(select(Caseworker).where(Caseworker.username == username))
         ring = keyring.unlock(session, worker, password)
         session.expunge(worker)
-    client = app.test_client()
     with app.test_request_context():
-        cookie = staff_session.start(worker, ring)
-    client.set_cookie(staff_session.COOKIE, cookie)
+        return staff_session.start(worker, ring)
+
+
+def logged_in_client(app, database, username: str = "admin", password: str = ADMIN_PASSWORD):  # type: ignore[no-untyped-def]
+    """A test client holding such a session."""
+    client = app.test_client()
+    client.set_cookie(staff_session.COOKIE, session_cookie(app, database, username, password))
     return client
 
 

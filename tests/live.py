@@ -10,6 +10,7 @@ import dataclasses
 import shutil
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
@@ -30,19 +31,25 @@ class Live:
     urls: list[str] = field(default_factory=list)
 
 
-@pytest.fixture
-def live(settings, database, installed) -> Iterator[Live]:  # type: ignore[no-untyped-def]
-    # Low proof-of-work so the browser tests spend their time on behaviour, not hashing.
-    fast = dataclasses.replace(settings, pow_bits=4)
-    app = intake.create_app(fast, database)
+@contextmanager
+def serve(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """Serve a WSGI app on a free loopback port in a thread; yields its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield Live(f"http://127.0.0.1:{server.port}", fast, database)
+        yield f"http://127.0.0.1:{server.port}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def live(settings, database, installed) -> Iterator[Live]:  # type: ignore[no-untyped-def]
+    # Low proof-of-work so the browser tests spend their time on behaviour, not hashing.
+    fast = dataclasses.replace(settings, pow_bits=4)
+    with serve(intake.create_app(fast, database)) as url:
+        yield Live(url, fast, database)
 
 
 @pytest.fixture(scope="session")

@@ -45,16 +45,6 @@ from .reporter_helpers import assert_no_canary_at_rest
 CANARY = "CANARY-desk-9c1d-hidden-in-Herat"
 HOSTILE_NAME = '"><img src=x onerror=alert(1)>.html'
 PASSWORD = "a long enough caseworker passphrase"
-# Built by the sibling desk pages; until they exist, links to them render as "#".
-NAV = {"inbox.index", "reporting.statistics", "admin.people", "auth.account", "auth.logout", "auth.login"}
-
-
-def tolerate_missing_nav(app):  # type: ignore[no-untyped-def]
-    def handler(_error, endpoint, _values):  # type: ignore[no-untyped-def]
-        return "#" if endpoint in NAV else None
-
-    app.url_build_error_handlers.append(handler)
-    return app
 
 
 @dataclass
@@ -112,7 +102,7 @@ def add_worker(database, name: str, role: Role, language: str = "en", grant: boo
 
 @pytest.fixture
 def desk(settings, database, installed):  # type: ignore[no-untyped-def]
-    return tolerate_missing_nav(desk_app(settings, database))
+    return desk_app(settings, database)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 from pathlib import Path
 
@@ -14,14 +13,13 @@ import pytest
 from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 import caseworker
 from cases import audit, installation
 from cases.models import AuditEvent, Case, Role, Status
 
 from .desk_helpers import logged_in_client
-from .live import open_page
+from .live import open_page, serve
 from .reporter_helpers import CANARY, only_case
 from .test_reporter_browser import fill_report, open_status, submit_and_read_token
 
@@ -36,14 +34,8 @@ def _code(secret_text: str, offset: int = 0) -> str:
 @pytest.fixture
 def desk(live):  # type: ignore[no-untyped-def]
     app = caseworker.create_app(live.settings, live.database)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.port}", app
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(app) as url:
+        yield url, app
 
 
 def test_report_to_reply_and_back(browser, live, desk, installed) -> None:  # type: ignore[no-untyped-def]

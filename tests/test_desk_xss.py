@@ -9,23 +9,16 @@ no element of theirs reaches the DOM, template syntax is not evaluated, and file
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from cases import keyring
-from cases.models import Caseworker
 from caseworker import session as staff_session
 
-from .conftest import ADMIN_PASSWORD
-from .desk_helpers import desk_app
-from .live import open_page
+from .desk_helpers import desk_app, session_cookie
+from .live import open_page, serve
 from .reporter_helpers import only_case
-from .test_desk_case import tolerate_missing_nav
 
 pytestmark = pytest.mark.slow
 
@@ -67,21 +60,10 @@ class Desk:
 @pytest.fixture
 def desk(settings, database, installed) -> Iterator[Desk]:  # type: ignore[no-untyped-def]
     """The caseworker app on a loopback port, and an admin session cookie for it."""
-    app = tolerate_missing_nav(desk_app(settings, database))
-    with database.session() as session:
-        worker = session.scalar(select(Caseworker).where(Caseworker.username == "admin"))
-        ring = keyring.unlock(session, worker, ADMIN_PASSWORD)
-        session.expunge(worker)
-    with app.test_request_context():
-        cookie = staff_session.start(worker, ring)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Desk(f"http://127.0.0.1:{server.port}", cookie)
-    finally:
-        server.shutdown()
-        server.server_close()
+    app = desk_app(settings, database)
+    cookie = session_cookie(app, database)
+    with serve(app) as url:
+        yield Desk(url, cookie)
 
 
 def report_with_payloads(browser, live) -> None:  # type: ignore[no-untyped-def]
