@@ -50,10 +50,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @app.after_request
     def _headers(response):  # type: ignore[no-untyped-def]
-        own = response.headers.get("Content-Security-Policy", "")
         http.apply(response.headers)
-        if own.startswith("sandbox"):  # downloads keep their stricter policy
-            response.headers["Content-Security-Policy"] = own
         return response
 
     def _error_page(code: int):  # type: ignore[no-untyped-def]

@@ -410,18 +410,6 @@ def download(case_id: str, attachment_id: str):  # type: ignore[no-untyped-def]
     return response
 
 
-@bp.after_app_request
-def _sandbox_downloads(response: Response) -> Response:
-    # Registered with the blueprint, so it runs after the app's own header hook, which would
-    # otherwise replace the sandbox policy with the pages' policy.
-    if request.endpoint == "casework.download" and response.headers.get("Content-Disposition", "").startswith(
-        "attachment"
-    ):
-        response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
-        response.headers["Content-Type"] = "application/octet-stream"
-    return response
-
-
 # --- triage and referrals ------------------------------------------------------------------
 
 
