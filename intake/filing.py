@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +19,7 @@ from cases.db import Database
 from cases.models import Attachment, Case, SealedIn
 from crypto import token as tokens_fmt
 from crypto.errors import OpenError
+from crypto.kdf import Argon2Params
 from crypto.keys import KeyPair
 from crypto.receipt import open_receipt, seal_receipt
 from crypto.stream import CHUNK_SIZE
@@ -62,6 +65,14 @@ def upload_allowed(attachment: Attachment, secret: str | None) -> bool:
     )
 
 
+DEFAULT_CONTACTS = [
+    {
+        "name": "Front Line Defenders: 24-hour emergency line for human rights defenders at risk",
+        "contact": "+353 1 210 0489",
+    }
+]
+
+
 @dataclass
 class Intake:
     """Everything the intake routes share: configuration, storage, and the argon2 slots."""
@@ -70,6 +81,19 @@ class Intake:
     db: Database
     blobs: BlobStore
     slots: Slots
+
+    @cached_property
+    def contacts(self) -> list[dict[str, str]]:
+        """Emergency contacts shown to reporters in danger; read once, not on every page."""
+        path = self.settings.emergency_contacts_file
+        return DEFAULT_CONTACTS if path is None else json.loads(path.read_text(encoding="utf-8"))
+
+    @cached_property
+    def _token_inputs(self) -> tuple[bytes, Argon2Params]:
+        # Both are fixed for the installation's life (pepper file, cost recorded at init), so
+        # each token presentation costs its argon2 run only, not file and database reads too.
+        with self.db.session() as session:
+            return self.settings.pepper(), tokens.kdf_params(session)
 
     def check_sizes(self, sizes: list[int]) -> None:
         if len(sizes) > self.settings.max_files:
@@ -80,10 +104,9 @@ class Intake:
             raise TooLarge("total")
 
     def derive(self, token_text: str) -> tokens_fmt.TokenSecrets:
-        with self.db.session() as session:
-            params = tokens.kdf_params(session)
+        pepper, params = self._token_inputs
         with self.slots.take():
-            return tokens_fmt.derive(token_text, self.settings.pepper(), params)
+            return tokens_fmt.derive(token_text, pepper, params)
 
     def _declare(self, session, case: Case, files: list[tuple[bytes, int]], message_id: int | None) -> list[Upload]:  # type: ignore[no-untyped-def]
         # The server cannot see sizes inside the seal; a file of n chunks holds more than n-1 full

@@ -7,9 +7,7 @@ reports travel only in POST bodies, and every page is served no-store.
 from __future__ import annotations
 
 import base64
-import json
 import secrets
-from pathlib import Path
 
 from flask import Blueprint, abort, current_app, g, render_template, request
 from flask_babel import gettext as _
@@ -31,13 +29,6 @@ from .metadata import strip_metadata
 from .pow import PowError, ProofOfWork
 
 bp = Blueprint("reporter", __name__, url_prefix="/<lang>")
-
-DEFAULT_CONTACTS = [
-    {
-        "name": "Front Line Defenders: 24-hour emergency line for human rights defenders at risk",
-        "contact": "+353 1 210 0489",
-    }
-]
 
 
 def intake() -> Intake:
@@ -62,10 +53,7 @@ def _push_lang(endpoint, values) -> None:  # type: ignore[no-untyped-def]
 
 
 def emergency_contacts() -> list[dict[str, str]]:
-    path: Path | None = intake().settings.emergency_contacts_file
-    if path is None:
-        return DEFAULT_CONTACTS
-    return json.loads(path.read_text(encoding="utf-8"))
+    return intake().contacts
 
 
 def _form_context(values: MultiDict | None = None, errors: dict[str, str] | None = None, notice: str = "") -> dict:
