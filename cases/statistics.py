@@ -1,8 +1,11 @@
 """Public statistics: which cases count, the counts, and small-count suppression. Pure: no Flask,
 no database, no keys; the caller decrypts and hands in one ``Facts`` per case.
 
-Only cases whose reporter allowed publication (``consent_publish`` "named" or "anonymised") are
-counted. Four one-way tables are published: country, act type, UN mechanism and month received.
+Only cases whose reporter allowed publication (``consent_publish`` "named" or "anonymised") and
+that a caseworker triaged as credible or confirmed are counted. Anyone can file reports, so
+counting unverified ones would let k-1 fake reports lift one real report over the threshold
+(and fill categories with nothing real in them). Four one-way tables are published: country,
+act type, UN mechanism and month received.
 
 Suppression, and why no total is ever printed
 ---------------------------------------------
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -37,6 +41,8 @@ from typing import Any
 from .questionnaire import QUESTIONS
 
 PUBLISHABLE = ("named", "anonymised")
+VERIFIED = ("credible", "confirmed")
+COUNTED = "cases a caseworker triaged as credible or confirmed, whose reporter allowed publication"
 DIMENSIONS = ("country", "act_type", "un_link", "month")
 PARTITIONS = ("country", "month")
 NOT_STATED = "(not stated)"
@@ -54,6 +60,7 @@ class Facts:
     country: str
     act_types: tuple[str, ...]
     un_link: tuple[str, ...]
+    verification: str = "unverified"  # from the caseworkers' triage only, never the reporter
 
 
 def _text(value: object) -> str:
@@ -94,6 +101,7 @@ def facts(received_on: dt.date, answers: Mapping[str, Any], triage: Mapping[str,
         country=country,
         act_types=act_types,
         un_link=un_link,
+        verification=verification if (verification := triage.get("verification")) in VERIFIED else "unverified",
     )
 
 
@@ -102,7 +110,7 @@ def count(cases: Iterable[Facts]) -> dict[str, Counter[str]]:
     tables: dict[str, Counter[str]] = {d: Counter() for d in DIMENSIONS}
     spellings: dict[str, Counter[str]] = {}
     for case in cases:
-        if case.publish not in PUBLISHABLE:
+        if case.publish not in PUBLISHABLE or case.verification not in VERIFIED:
             continue
         tables["month"][case.month] += 1
         tables["act_type"].update(case.act_types)
@@ -195,7 +203,7 @@ def publish(cases: Iterable[Facts], k: int, on: dt.date) -> dict[str, Any]:
 
 def csv_rows(aggregate: Mapping[str, Any]) -> list[list[str]]:
     """``dimension,value,count`` rows; a withheld table is one row saying so."""
-    rows = [["dimension", "value", "count"]]
+    rows = [["dimension", "value", "count"], ["(counted)", COUNTED, ""]]
     for dimension in DIMENSIONS:
         table = aggregate["tables"].get(dimension)
         if table is None:
@@ -205,6 +213,12 @@ def csv_rows(aggregate: Mapping[str, Any]) -> list[list[str]]:
     return rows
 
 
+# A formula character at the start of a cell. Spreadsheets in semicolon locales split a line of
+# this comma-separated file at ";" (and some at tabs or "|"), so a cell can start mid-value too.
+_FORMULA = re.compile(r'(^|[;,\t|])(\s*"?\s*)(?=[=+\-@])')
+
+
 def _spreadsheet_safe(value: str) -> str:
-    """Country names are typed by people: never let a spreadsheet read one as a formula."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    """Country names are typed by people: never let a spreadsheet read one as a formula, whatever
+    separator it splits the line at (a quote makes the cell text)."""
+    return _FORMULA.sub(lambda m: m.group(1) + m.group(2) + "'", value)

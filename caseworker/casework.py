@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -73,7 +73,7 @@ def _keys() -> Keys:
 
 
 def _case(session: Session, case_id: str, lock: bool = False) -> Case:
-    case = session.get(Case, case_id, with_for_update=lock) if len(case_id) <= 24 else None
+    case = session.get(Case, case_id, with_for_update=lock) if reading.ID_SHAPE.fullmatch(case_id) else None
     if case is None:
         raise NotFound()
     return case
@@ -127,10 +127,11 @@ class Group:
 @dataclass(frozen=True)
 class FileRow:
     id: str
-    name: str | None  # None: the manifest cannot be opened with this caseworker's keys
+    name: str | None  # None: the manifest cannot be opened (``problem`` says why)
     size: int | None
     complete: bool
     received_on: dt.date
+    problem: str | None = None
 
 
 FilesByMessage = dict[int | None, list[FileRow]]  # None: files sent with the report
@@ -173,6 +174,7 @@ class NoteItem:
 class CaseView:
     case: Case
     report_readable: bool
+    report_problem: str | None  # why the report is not shown, in plain words
     language: str
     groups: list[Group]
     consents: list[Consent]
@@ -197,12 +199,7 @@ def _open_text(keys: Keys, purpose: Purpose, envelope: bytes | None, ctx: bytes)
     return Sealed(text, readable=text is not None)
 
 
-def _open_report(keys: Keys, session: Session, case: Case) -> dict[str, Any] | None:
-    """The report's JSON, or None if these keys cannot open it. Unknown keys are ignored."""
-    return reading.open_report(keys, session, case, strict=False)
-
-
-def answer_groups(answers: dict[str, Any], tr: reading.Translate) -> list[Group]:
+def answer_groups(answers: Mapping[str, Any], tr: reading.Translate) -> list[Group]:
     """Every answered question, labelled, in the form's order (danger first)."""
     return [
         Group(title, [Answer(q.name, tr(q.label), shown, q.kind in FREE_TEXT) for q, shown in rows])
@@ -213,14 +210,15 @@ def answer_groups(answers: dict[str, Any], tr: reading.Translate) -> list[Group]
 def _file_rows(keys: Keys, session: Session, case: Case) -> FilesByMessage:
     """Attachments by message id (None: sent with the report), names from sealed manifests."""
     rows: FilesByMessage = {}
-    for attachment, manifest in reading.attachments(keys, session, case):
+    for attachment, manifest, problem in reading.attachments(keys, session, case):
         rows.setdefault(attachment.message_id, []).append(
             FileRow(
                 attachment.id,
-                manifest.name if manifest else None,
+                reading.shown_name(manifest.name) if manifest else None,
                 manifest.size if manifest else None,
                 attachment.complete,
                 attachment.created_on,
+                problem,
             )
         )
     return rows
@@ -271,10 +269,13 @@ def _triage_or_none(keys: Keys, case: Case) -> dict[str, Any] | None:
         return None
 
 
-def _suggested_triage(answers: dict[str, Any]) -> dict[str, Any]:
+def _suggested_triage(answers: Mapping[str, Any]) -> dict[str, Any]:
     """What the reporter said, as a starting point for a first triage (nothing is stored)."""
-    raw = {name: answers.get(name) if isinstance(answers.get(name), list) else [] for name in triage.CHOICE_FIELDS}
-    raw["country"] = str(answers.get("country") or "")[: triage.MAX_COUNTRY]
+    raw: dict[str, Any] = {
+        name: answers.get(name) if isinstance(answers.get(name), list) else [] for name in triage.CHOICE_FIELDS
+    }
+    country = answers.get("country")
+    raw["country"] = country[: triage.MAX_COUNTRY] if isinstance(country, str) else ""
     return triage.normalise(raw, strict=False)
 
 
@@ -291,8 +292,8 @@ def staff_choices(session: Session) -> list[Caseworker]:
 
 def build_view(session: Session, case: Case, keys: Keys, language: str) -> CaseView:
     tr = catalogue(language).gettext
-    report = _open_report(keys, session, case)
-    answers = reading.report_answers(report) if report else {}
+    report, problem = reading.open_report(keys, session, case)
+    answers = report.answers if report else {}
     files = _file_rows(keys, session, case)
     names = reading.usernames(session)
     stored = _triage_or_none(keys, case)
@@ -300,7 +301,8 @@ def build_view(session: Session, case: Case, keys: Keys, language: str) -> CaseV
     view = CaseView(
         case=case,
         report_readable=report is not None,
-        language=_language_name(report.get("lang")) if report else "",
+        report_problem=problem,
+        language=_language_name(report.lang) if report else "",
         groups=answer_groups(answers, tr),
         consents=reading.consent_rows(answers, tr),
         consent=triage.consent(answers),
@@ -380,7 +382,7 @@ def download(case_id: str, attachment_id: str):  # type: ignore[no-untyped-def]
     blobs = _blobs()
     with _db().session() as session:
         case = _case(session, case_id)
-        attachment = session.get(Attachment, attachment_id) if len(attachment_id) <= 24 else None
+        attachment = session.get(Attachment, attachment_id) if reading.ID_SHAPE.fullmatch(attachment_id) else None
         if attachment is None or attachment.case_id != case.id:
             raise NotFound()
         if not attachment.complete:
@@ -402,7 +404,7 @@ def download(case_id: str, attachment_id: str):  # type: ignore[no-untyped-def]
     body = decrypt_chunks(manifest.key, manifest.chunks, _chunks(blobs, attachment_key, manifest.chunks))
     response = Response(body, mimetype="application/octet-stream", direct_passthrough=True)
     # Whatever the manifest claims (HTML, SVG, PDF...), the browser gets opaque bytes to save.
-    response.headers["Content-Disposition"] = content_disposition(manifest.name)
+    response.headers["Content-Disposition"] = content_disposition(reading.shown_name(manifest.name))
     response.headers["Content-Length"] = str(manifest.size)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "no-store"
@@ -454,8 +456,8 @@ def update_triage(case_id: str):  # type: ignore[no-untyped-def]
 
 
 def _report_consent(session: Session, case: Case) -> dict[str, Any] | None:
-    report = _open_report(_keys(), session, case)
-    return triage.consent(reading.report_answers(report)) if report is not None else None
+    report = reading.open_report(_keys(), session, case).report
+    return triage.consent(report.answers) if report is not None else None
 
 
 @bp.post("/cases/<case_id>/referrals")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -37,9 +37,12 @@ from sqlalchemy.orm import Session
 from cases.conversation import context
 from cases.keyring import Keyring
 from cases.models import Case, IntakeKey, Submission, WrappedKey
-from crypto.envelope import Purpose, open_envelope
+from cases.report_schema import Report
+from crypto.envelope import Purpose
 from crypto.errors import CryptoError
 from crypto.keys import PrivateKey
+
+from . import reading
 
 INFO = b"rri/v1 inbox index"
 AAD_PREFIX = b"rri/v1 index "
@@ -142,26 +145,13 @@ def _items(value: object) -> list[str]:
     return [item[:MAX_TEXT] for item in value[:MAX_ITEMS] if isinstance(item, str) and item]
 
 
-def _open_json(
-    keys: dict[bytes, PrivateKey], purpose: Purpose, envelope: bytes, ctx: bytes = b""
-) -> dict[str, Any] | None:
-    try:
-        data = json.loads(open_envelope(keys, purpose, envelope, context=ctx))
-    except (CryptoError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+def entry_from(report: Report | None, triage: dict[str, Any] | None, problem: str | None = None) -> dict[str, Any]:
+    """The index entry: the reporter's answers, overridden by the caseworkers' triage if set.
 
-
-def _answers(report: dict[str, Any]) -> dict[str, Any]:
-    answers = report.get("answers")
-    if isinstance(answers, dict):
-        return answers
-    return report  # early reports (and the demo's) put the answers at the top level
-
-
-def entry_from(report: dict[str, Any] | None, triage: dict[str, Any] | None) -> dict[str, Any]:
-    """The index entry: the reporter's answers, overridden by the caseworkers' triage if set."""
-    answers = _answers(report) if report is not None else {}
+    A report that opened but is malformed keeps its reason (``invalid``) so the inbox can say
+    why; one these keys cannot open is ``unreadable``.
+    """
+    answers: Mapping[str, Any] = report.answers if report is not None else {}
     entry: dict[str, Any] = {
         "v": 1,
         "country": _text(answers.get("country")),
@@ -172,7 +162,9 @@ def entry_from(report: dict[str, Any] | None, triage: dict[str, Any] | None) -> 
         "consent_act": _text(answers.get("consent_act")),
         "consent_publish": _text(answers.get("consent_publish")),
     }
-    if report is None:
+    if report is None and problem is not None and problem != reading.NO_KEY:
+        entry["invalid"] = problem[:MAX_TEXT]
+    elif report is None:
         entry["unreadable"] = True
     if triage:
         # Only what a caseworker actually filled in overrides the reporter's answer.
@@ -189,13 +181,14 @@ def entry_from(report: dict[str, Any] | None, triage: dict[str, Any] | None) -> 
 def _build(keys: dict[bytes, PrivateKey], case: CaseLike, report_envelope: bytes | None) -> tuple[dict[str, Any], bool]:
     """(entry, storable): an entry is stored only if everything opened with these keys, so a
     caseworker missing a key never replaces a good entry with a poorer one."""
-    report = _open_json(keys, Purpose.REPORT, report_envelope) if report_envelope is not None else None
+    report, problem = reading.parse_report(keys, report_envelope)
     triage = None
     if case.triage_envelope is not None:
-        triage = _open_json(keys, Purpose.TRIAGE, case.triage_envelope, context(case, "triage"))  # type: ignore[arg-type]
-    entry = entry_from(report, triage)
+        triage = reading.open_json(keys, Purpose.TRIAGE, case.triage_envelope, context(case, "triage"))  # type: ignore[arg-type]
+    entry = entry_from(report, triage, problem if report_envelope is not None else None)
     entry["t"] = triage_mark(case.triage_envelope)
-    return entry, report is not None and (case.triage_envelope is None or triage is not None)
+    opened = report is not None or "invalid" in entry  # a malformed report will not change
+    return entry, opened and (case.triage_envelope is None or triage is not None)
 
 
 def _report_envelopes(session: Session, case_ids: Sequence[str]) -> dict[str, bytes]:

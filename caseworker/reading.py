@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Iterable
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -17,12 +18,14 @@ from babel.support import NullTranslations, Translations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cases import bounded_json, report_schema
 from cases.models import Attachment, Case, Caseworker, Submission
 from cases.questionnaire import DANGER, QUESTIONS, SECTIONS, Question
+from cases.report_schema import Report
 from crypto.envelope import Purpose, open_envelope
 from crypto.errors import OpenError
 from crypto.keys import PrivateKey
-from crypto.stream import Manifest, open_manifest
+from crypto.stream import Manifest
 
 from . import triage
 
@@ -30,6 +33,9 @@ from . import triage
 CATALOGUES = Path(__file__).resolve().parent.parent / "intake" / "translations"
 # A language code (with an optional region or script), so that only a code ever reaches a path.
 LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(_[A-Za-z]{2,4})?")
+# What a case or attachment id can look like (base32 from cases.ids): anything else, a NUL byte
+# included (PostgreSQL refuses it in a query), is simply not found.
+ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,24}")
 CONSENT_FIELDS = ("consent_act", "consent_authorities", "consent_publish")
 CHOICE_KINDS = ("one", "many")
 
@@ -84,7 +90,7 @@ def display(question: Question, value: object, tr: Translate, *, lines: bool = F
 
 
 def answer_sections(
-    answers: dict[str, Any], tr: Translate, *, lines: bool = False, leave_out: Iterable[str] = ()
+    answers: Mapping[str, Any], tr: Translate, *, lines: bool = False, leave_out: Iterable[str] = ()
 ) -> Labelled:
     """Every answered question of the form, in its order, section by section (titles translated).
 
@@ -104,7 +110,7 @@ def answer_sections(
     return sections
 
 
-def consent_rows(answers: dict[str, Any], tr: Translate, *, lines: bool = False) -> list[Consent]:
+def consent_rows(answers: Mapping[str, Any], tr: Translate, *, lines: bool = False) -> list[Consent]:
     """The three consents as the reporter answered them; a missing answer is consent not given.
 
     Every page decides "given" exactly as the referral checks do (``triage.consent``), so a
@@ -138,53 +144,84 @@ def open_text(keys: Keys, purpose: Purpose, envelope: bytes | None, ctx: bytes =
         return None
 
 
-def open_json(
-    keys: Keys, purpose: Purpose, envelope: bytes | None, ctx: bytes = b"", *, strict: bool = True
-) -> dict[str, Any] | None:
-    """A sealed JSON object; None if there is none, it cannot be opened, or it is not an object.
-
-    ``strict``: UTF-8 only, as docs/protocol.md specifies. The case page has always also read
-    what ``json.loads`` recognises in bytes (UTF-16/32, a byte order mark), so it passes False.
-    """
+def open_json(keys: Keys, purpose: Purpose, envelope: bytes | None, ctx: bytes = b"") -> dict[str, Any] | None:
+    """A sealed JSON object (parsed within bounds); None if there is none, it cannot be opened,
+    or it is not an object."""
     if envelope is None:
         return None
     try:
-        plain = open_envelope(keys, purpose, envelope, context=ctx)
-        data = json.loads(plain.decode("utf-8") if strict else plain)
-    except (OpenError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        data = bounded_json.loads(open_envelope(keys, purpose, envelope, context=ctx))
+    except (OpenError, bounded_json.BoundedJSONError):
         return None
     return data if isinstance(data, dict) else None
 
 
-def open_report(keys: Keys, session: Session, case: Case, *, strict: bool = True) -> dict[str, Any] | None:
-    """The report as the reporter sent it (the case's first submission); None if unreadable."""
+class Opened(NamedTuple):
+    """A case's report as opened for a caseworker: the typed report, or why there is none."""
+
+    report: Report | None
+    problem: str | None  # None when the report is there, else a plain reason for the page
+
+
+NO_KEY = "it cannot be opened with your keys: ask an admin to grant you the intake key it was sealed to"
+
+
+def parse_report(keys: Keys, envelope: bytes | None) -> Opened:
+    """Open and validate a sealed report: a hostile one is a reason, never an exception."""
+    if envelope is None:
+        return Opened(None, "the case has no report")
+    try:
+        plain = open_envelope(keys, Purpose.REPORT, envelope)
+    except OpenError:
+        return Opened(None, NO_KEY)
+    try:
+        return Opened(report_schema.parse(plain), None)
+    except report_schema.Unreadable as exc:
+        return Opened(None, f"the reporter's client sent something the desk cannot read: {exc}")
+
+
+def open_report(keys: Keys, session: Session, case: Case) -> Opened:
+    """The case's report (its first submission), validated."""
     envelope = session.scalar(select(Submission.envelope).where(Submission.case_id == case.id).order_by(Submission.id))
-    return open_json(keys, Purpose.REPORT, envelope, strict=strict)
+    return parse_report(keys, envelope)
 
 
-def report_answers(report: dict[str, Any], *, flat: bool = False) -> dict[str, Any]:
-    """The report's answers; none if it has no answers object, unless ``flat``: the exports and
-    statistics then read its top level as the answers (the demo's reports are flat)."""
-    answers = report.get("answers")
-    if isinstance(answers, dict):
-        return answers
-    return report if flat else {}
+class File(NamedTuple):
+    """An attachment with its opened manifest, or the reason it has none."""
+
+    row: Attachment
+    manifest: Manifest | None
+    problem: str | None
 
 
-def attachments(keys: Keys, session: Session, case: Case) -> list[tuple[Attachment, Manifest | None]]:
-    """The case's files in the order received, each with its sealed manifest opened (None: these
-    keys cannot). Never the files themselves."""
-    found: list[tuple[Attachment, Manifest | None]] = []
+def attachments(keys: Keys, session: Session, case: Case) -> list[File]:
+    """The case's files in the order received, each with its sealed manifest opened and checked.
+    Never the files themselves."""
+    found: list[File] = []
     rows = session.scalars(
         select(Attachment).where(Attachment.case_id == case.id).order_by(Attachment.created_on, Attachment.id)
     )
     for attachment in rows:
         try:
-            manifest: Manifest | None = open_manifest(keys, attachment.manifest)
+            plain = open_envelope(keys, Purpose.ATTACHMENT_MANIFEST, attachment.manifest)
         except OpenError:
-            manifest = None
-        found.append((attachment, manifest))
+            found.append(File(attachment, None, "sealed to a key you do not hold"))
+            continue
+        try:
+            found.append(File(attachment, Manifest.from_json(plain), None))
+        except OpenError as exc:
+            found.append(File(attachment, None, f"its description is unreadable ({exc})"))
     return found
+
+
+# Bidirectional controls reorder what follows them: "x\u202egpj.exe" shows as "xexe.jpg".
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def shown_name(name: str) -> str:
+    """A reporter's file name as a caseworker may see it: every bidirectional or control
+    character replaced by a visible U+FFFD, so the extension on screen is the real one."""
+    return "".join("\ufffd" if ch in _BIDI or unicodedata.category(ch) == "Cc" else ch for ch in name)
 
 
 def usernames(session: Session) -> Names:

@@ -17,10 +17,10 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, g, render_template
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from cases import audit, statistics
+from cases import audit, bounded_json, statistics
 from cases.clock import today
 from cases.conversation import context
 from cases.db import Database
@@ -37,6 +37,7 @@ bp = Blueprint("reporting", __name__)
 
 STATS_KEY = "public_statistics"
 _PART = 480  # characters per settings row: settings.value is VARCHAR(512)
+_MAX_PARTS = 2000  # about 1 MB of figures, far beyond any real aggregate
 _SAFE_ID = re.compile(r"[^a-z0-9]")
 TABLES = {  # dimension: (heading, column)
     "country": ("By country", "Country"),
@@ -53,10 +54,6 @@ def _db() -> Database:
 # -- opening a case ------------------------------------------------------------------------------
 
 
-def _answers(report: dict[str, Any]) -> dict[str, Any]:
-    return reading.report_answers(report, flat=True)  # the demo's reports are flat
-
-
 def _first_submissions(session: Session, case_ids: list[str] | None = None) -> dict[str, bytes]:
     query = select(Submission.case_id, Submission.envelope).order_by(Submission.id)
     if case_ids is not None:
@@ -70,16 +67,16 @@ def _first_submissions(session: Session, case_ids: list[str] | None = None) -> d
 def _attachments(session: Session, keys: Keys, case: Case, unreadable: list[str]) -> list[dict[str, Any]]:
     """Names, types and sizes from the sealed manifests; never the files themselves."""
     files = []
-    for row, manifest in reading.attachments(keys, session, case):
+    for row, manifest, problem in reading.attachments(keys, session, case):
         if manifest is None:
-            unreadable.append(f"attachment {row.id}")
+            unreadable.append(f"attachment {row.id}: {problem}")
         files.append(
             {
                 "id": row.id,
                 "message": row.message_id,
                 "complete": row.complete,
-                "name": manifest.name if manifest else None,
-                "type": manifest.type if manifest else None,
+                "name": reading.shown_name(manifest.name) if manifest else None,
+                "type": reading.shown_name(manifest.type) if manifest else None,
                 "size": manifest.size if manifest else None,
             }
         )
@@ -89,13 +86,14 @@ def _attachments(session: Session, keys: Keys, case: Case, unreadable: list[str]
 def case_document(session: Session, keys: Keys, case: Case) -> dict[str, Any]:
     """The whole case, decrypted: what the JSON export holds and the printable page shows.
 
-    A text that cannot be opened with these keys is null and named in ``unreadable``.
+    A part that cannot be opened with these keys, or is malformed, is null and named in
+    ``unreadable`` with the reason.
     """
     names = reading.usernames(session)
     unreadable: list[str] = []
-    report = reading.open_report(keys, session, case)
+    report, problem = reading.open_report(keys, session, case)
     if report is None:
-        unreadable.append("report")
+        unreadable.append(f"report: {problem}")
     triage = open_json(keys, Purpose.TRIAGE, case.triage_envelope, context(case, "triage"))
     if case.triage_envelope is not None and triage is None:
         unreadable.append("triage")
@@ -157,7 +155,7 @@ def case_document(session: Session, keys: Keys, case: Case) -> dict[str, Any]:
             "sealed_in": case.sealed_in.value,
             "reply_channel_open": case.reporter_public_key is not None,
         },
-        "report": {"lang": report.get("lang"), "answers": _answers(report)} if report else None,
+        "report": {"lang": report.lang, "answers": report.raw.get("answers", report.raw)} if report else None,
         "triage": triage,
         "timeline": timeline,
         "thread": thread,
@@ -170,7 +168,7 @@ def case_document(session: Session, keys: Keys, case: Case) -> dict[str, Any]:
 def _staff_case(case_id: str) -> tuple[Case, dict[str, Any]]:
     """Load and decrypt a case for the logged-in staff member; 404 if there is no such case."""
     with _db().session() as session:
-        case = session.get(Case, case_id)
+        case = session.get(Case, case_id) if reading.ID_SHAPE.fullmatch(case_id) else None
         if case is None:
             abort(404)
         return case, case_document(session, g.keyring.private_keys(), case)
@@ -225,7 +223,7 @@ def case_print(case_id: str) -> str:
     case, document = _staff_case(case_id)
     _record("case.export", case.id, "print")
     tr = catalogue(g.user.language).gettext
-    answers = document["report"]["answers"] if document["report"] else {}
+    answers = document["report"]["answers"] if document["report"] else {}  # validated in case_document
     return render_template(
         "case_print.html",
         doc=document,
@@ -249,18 +247,22 @@ def min_count() -> int:
 
 
 def direct_facts(session: Session, keys: Keys, cases: list[Case]) -> tuple[list[statistics.Facts], int]:
-    """Facts from the sealed reports and triage themselves: (facts, cases that did not open)."""
+    """Facts from the sealed reports and triage themselves: (facts, cases that did not open).
+
+    A malformed report is left out without making the figures partial: no key would open it
+    better, and it cannot be counted anyway.
+    """
     # A few stragglers are fetched by id; everything, in one query, when it is most cases.
     envelopes = _first_submissions(session, [case.id for case in cases] if len(cases) <= 500 else None)
     found: list[statistics.Facts] = []
     unreadable = 0
     for case in cases:
-        report = open_json(keys, Purpose.REPORT, envelopes.get(case.id))
+        report, problem = reading.parse_report(keys, envelopes.get(case.id))
         triage = open_json(keys, Purpose.TRIAGE, case.triage_envelope, context(case, "triage"))
-        if report is None or (case.triage_envelope is not None and triage is None):
+        if (report is None and problem == reading.NO_KEY) or (case.triage_envelope is not None and triage is None):
             unreadable += 1
-            continue
-        found.append(statistics.facts(case.received_on, _answers(report), triage))
+        elif report is not None:
+            found.append(statistics.facts(case.received_on, report.answers, triage))
     return found, unreadable
 
 
@@ -285,8 +287,8 @@ def gather(session: Session, ring: Keyring) -> tuple[list[statistics.Facts], int
             rest.append(case)
         elif entry.get("unreadable"):
             unreadable += 1
-        else:  # the entry already holds the triage's overrides
-            found.append(statistics.facts(case.received_on, entry))
+        elif not entry.get("invalid"):  # the entry already holds the triage's overrides
+            found.append(statistics.facts(case.received_on, entry, {"verification": entry.get("verification")}))
     more, missed = direct_facts(session, ring.private_keys(), rest) if rest else ([], 0)
     return found + more, unreadable + missed
 
@@ -301,6 +303,9 @@ def _save_aggregate(aggregate: dict[str, Any]) -> bool:
     """
     text = json.dumps(aggregate, ensure_ascii=True, separators=(",", ":"))
     parts = [text[i : i + _PART] for i in range(0, len(text), _PART)]
+    with _db().session() as session:
+        if load_aggregate(session) == aggregate:
+            return True  # most views change nothing: no write, so no lock to wait for
     try:
         with _db().session() as session:
             old = select(Setting).where(Setting.key.like(f"{STATS_KEY}/%"))
@@ -310,19 +315,26 @@ def _save_aggregate(aggregate: dict[str, Any]) -> bool:
             session.merge(Setting(key=STATS_KEY, value=json.dumps({"on": aggregate["on"], "parts": len(parts)})))
             for number, part in enumerate(parts):
                 session.add(Setting(key=f"{STATS_KEY}/{number}", value=part))
-    except IntegrityError:
-        return False  # another staff member's refresh stored the same moment's figures
+    except (IntegrityError, OperationalError):
+        # Another staff member's view is storing the same moment's figures (on SQLite the loser
+        # of two writers is refused with "database is locked"): theirs will do.
+        return False
     return True
 
 
 def load_aggregate(session: Session) -> dict[str, Any] | None:
     head = session.get(Setting, STATS_KEY)
-    if head is None:
-        return None
-    parts = [session.get(Setting, f"{STATS_KEY}/{n}") for n in range(json.loads(head.value)["parts"])]
-    if any(part is None for part in parts):
-        return None  # caught half-written by a concurrent refresh; the next view has it
-    return json.loads("".join(part.value for part in parts if part is not None))
+    try:
+        count = bounded_json.loads(head.value)["parts"] if head is not None else None
+        if not isinstance(count, int) or not 0 < count <= _MAX_PARTS:
+            return None
+        parts = [session.get(Setting, f"{STATS_KEY}/{n}") for n in range(count)]
+        if any(part is None for part in parts):
+            return None  # caught half-written by a concurrent refresh; the next view has it
+        aggregate = bounded_json.loads("".join(part.value for part in parts if part is not None))
+    except (bounded_json.BoundedJSONError, KeyError, TypeError):
+        return None  # not what a desk stored: recomputed by the next staff view
+    return aggregate if isinstance(aggregate, dict) and isinstance(aggregate.get("tables"), dict) else None
 
 
 def _aggregate() -> tuple[dict[str, Any] | None, str, int]:
@@ -360,6 +372,7 @@ def statistics_page() -> str:
         unreadable=unreadable,
         labels=_labels(),
         tables=TABLES,
+        counted=statistics.COUNTED,
     )
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from cases import bounded_json
 from cases.conversation import context
 from cases.intake_keys import current
 from cases.models import Case
@@ -37,6 +38,8 @@ MAX_COUNTRY = 200
 MAX_REFERRAL_TO = 500
 MAX_OUTCOME = 5_000
 MAX_REFERRALS = 200
+# Written by the desk, but read back as untrusted as everything else in the database.
+BOUNDS = bounded_json.Bounds(max_bytes=2 * 1024 * 1024, max_depth=6)
 
 
 class Invalid(ValueError):
@@ -125,8 +128,11 @@ def load(private_keys: dict[bytes, PrivateKey], case: Case) -> dict[str, Any]:
         return empty()
     raw = open_envelope(private_keys, Purpose.TRIAGE, case.triage_envelope, context=_context(case))
     try:
-        return normalise(json.loads(raw), strict=False)
-    except (ValueError, TypeError, AttributeError) as exc:
+        document = bounded_json.loads(raw, BOUNDS)
+        if not isinstance(document, dict):
+            raise Invalid("not a JSON object")
+        return normalise(document, strict=False)
+    except (ValueError, TypeError, AttributeError) as exc:  # BoundedJSONError and Invalid included
         raise OpenError("the stored triage is malformed") from exc
 
 

@@ -27,6 +27,12 @@ from .keys import PrivateKey
 CHUNK_SIZE = 64 * 1024
 FILE_KEY_LEN = 32
 _MAX_INDEX = 2**88 - 1
+# Bounds on a manifest, which a reporter's client writes: sizes exact in a browser's JSON.parse,
+# names and types far beyond any real file system's, the whole document small.
+MAX_SIZE = 2**53
+MAX_NAME = 1024
+MAX_TYPE = 255
+MAX_MANIFEST = 8192
 
 
 def _nonce(index: int, last: bool) -> bytes:
@@ -104,21 +110,71 @@ class Manifest:
 
     @classmethod
     def from_json(cls, raw: bytes) -> Manifest:
+        """Parse a manifest a reporter's client wrote: anything but the documented shape, within
+        bounds, is an OpenError (never RecursionError, OverflowError or a float size)."""
+        body = _bounded_object(raw)
+        name, type_, size, chunks, key = (body.get(k) for k in ("name", "type", "size", "chunks", "key"))
+        if not (isinstance(name, str) and len(name) <= MAX_NAME and isinstance(type_, str) and len(type_) <= MAX_TYPE):
+            raise OpenError("attachment manifest is malformed: name or type is not a short text")
+        if not (_is_int(size) and _is_int(chunks) and isinstance(key, str) and len(key) <= 64):
+            raise OpenError("attachment manifest is malformed: size, chunks or key has the wrong type")
         try:
-            body = json.loads(raw)
-            key = base64.urlsafe_b64decode(body["key"] + "=" * (-len(body["key"]) % 4))
-            manifest = cls(str(body["name"]), str(body["type"]), int(body["size"]), int(body["chunks"]), key)
-        except (ValueError, KeyError, TypeError) as exc:
+            file_key = base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
+            name.encode("utf-8")
+            type_.encode("utf-8")
+        except ValueError as exc:  # binascii.Error and UnicodeEncodeError (lone surrogates)
             raise OpenError("attachment manifest is malformed") from exc
         if (
             body.get("v") != 1
-            or not isinstance(body["size"], int)
-            or manifest.size < 0
-            or len(key) != FILE_KEY_LEN
-            or manifest.chunks != chunk_count(manifest.size)
+            or not 0 <= size <= MAX_SIZE
+            or len(file_key) != FILE_KEY_LEN
+            or chunks != chunk_count(size)
         ):
             raise OpenError("attachment manifest is inconsistent")
-        return manifest
+        return cls(name, type_, size, chunks, file_key)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _not_integer(text: str) -> int:
+    raise OpenError("attachment manifest is malformed: a number is not an integer")
+
+
+def _unique(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    body = dict(pairs)
+    if len(body) != len(pairs):
+        raise OpenError("attachment manifest is malformed: duplicate key")
+    return body
+
+
+def _bounded_int(text: str) -> int:
+    # Checked on the text: int() of a 100,000-digit string is itself slow.
+    if len(text) > 20:
+        raise OpenError("attachment manifest is malformed: number out of range")
+    return int(text)
+
+
+def _bounded_object(raw: bytes) -> dict[str, object]:
+    """The manifest's JSON object, parsed within bounds (crypto/ cannot use cases.bounded_json)."""
+    if len(raw) > MAX_MANIFEST:
+        raise OpenError("attachment manifest is malformed: too large")
+    try:
+        body = json.loads(
+            raw.decode("utf-8"),
+            parse_constant=_not_integer,
+            parse_float=_not_integer,
+            parse_int=_bounded_int,
+            object_pairs_hook=_unique,
+        )
+    except OpenError:
+        raise
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise OpenError("attachment manifest is malformed: not JSON") from exc
+    if not isinstance(body, dict):
+        raise OpenError("attachment manifest is malformed: not a JSON object")
+    return body
 
 
 def seal_file(recipient_public: bytes, data: bytes, name: str, type_: str) -> tuple[bytes, list[bytes]]:

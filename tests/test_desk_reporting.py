@@ -43,6 +43,7 @@ def _facts(country: str = "", acts: tuple[str, ...] = (), links: tuple[str, ...]
         country=country,
         act_types=acts,
         un_link=links,
+        verification=kw.get("verification", "credible"),
     )
 
 
@@ -166,11 +167,14 @@ def analyst(database, settings, installed) -> str:  # type: ignore[no-untyped-de
     return "ana"
 
 
-def _file(database, answers: dict, received_on: dt.date | None = None) -> str:  # type: ignore[no-untyped-def]
+def _file(database, answers: dict, received_on: dt.date | None = None, verification: str = "") -> str:  # type: ignore[no-untyped-def]
     with database.session() as session:
         case = file_report(session, {"v": 1, "lang": "fr", "answers": {"what_happened": "x", **answers}})
         if received_on:
             case.received_on = received_on
+        if verification:
+            body = json.dumps({"v": 1, "verification": verification}).encode()
+            case.triage_envelope = seal(current(session).public_key, Purpose.TRIAGE, body, context(case, "triage"))
         return case.id
 
 
@@ -293,19 +297,22 @@ def test_case_exports_are_for_staff_only(app, database, analyst) -> None:  # typ
 
 def _statistics_cases(database) -> None:  # type: ignore[no-untyped-def]
     march, april = dt.date(2025, 3, 14), dt.date(2025, 4, 2)
-    for _ in range(6):
-        _file(database, {"country": "Kenya", "act_types": ["threats"], "consent_publish": "named"}, march)
+    for n in range(6):
+        verification = "confirmed" if n % 2 else "credible"
+        _file(database, {"country": "Kenya", "act_types": ["threats"], "consent_publish": "named"}, march, verification)
     for _ in range(2):
         answers = {"country": RARE_COUNTRY, "act_types": ["killing"], "un_link": ["upr"]}
-        _file(database, {**answers, "consent_publish": "anonymised"}, april)
+        _file(database, {**answers, "consent_publish": "anonymised"}, april, "credible")
     for _ in range(6):  # no consent: never counted, whatever they say
-        _file(database, {"country": "Forbiddenland", "act_types": ["surveillance"], "consent_publish": "no"}, april)
+        answers = {"country": "Forbiddenland", "act_types": ["surveillance"], "consent_publish": "no"}
+        _file(database, answers, april, "confirmed")
     for _ in range(5):
-        _file(database, {"country": "Unsaid", "act_types": ["surveillance"]}, april)
+        _file(database, {"country": "Unsaid", "act_types": ["surveillance"]}, april, "credible")
     triaged = _file(database, {"country": "Kenya", "consent_publish": "named"}, march)
     with database.session() as session:
         case = session.get(Case, triaged)
-        body = json.dumps({"v": 1, "country": "Chile", "act_types": ["threats"], "un_link": ["hrc"]}).encode()
+        triage = {"v": 1, "verification": "credible", "country": "Chile", "act_types": ["threats"], "un_link": ["hrc"]}
+        body = json.dumps(triage).encode()
         case.triage_envelope = seal(current(session).public_key, Purpose.TRIAGE, body, context(case, "triage"))
 
 
