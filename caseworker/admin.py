@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from flask import Blueprint, abort, current_app, g, render_template, request
+from flask import Blueprint, abort, current_app, g, render_template
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -26,6 +26,7 @@ from cases.passwords import WeakPassword
 from crypto import keywrap
 from crypto.keys import fingerprint
 
+from . import forms
 from . import session as staff_session
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -112,18 +113,16 @@ def _grantable(worker: Caseworker) -> str | None:
 @bp.post("/people/add")
 @staff_session.require(Role.ADMIN)
 def add():  # type: ignore[no-untyped-def]
-    username = request.form.get("username", "").strip()
-    typed = request.form.get("password", "")
-    try:
-        role = Role(request.form.get("role", ""))
-    except ValueError:
-        return _page(400, error="Choose a role.")
+    form = forms.AddPersonForm()
+    if not form.validate():
+        return _page(400, error="Choose a role." if form.role.errors else f"Nothing was added: {form.problem()}.")
+    username, typed, role = form.username.data, form.password.data, Role(form.role.data)
     password = typed or generate_password()
     try:
         with _db().session() as session:
             worker = installation.create_caseworker(session, username, password, role, _settings().argon2)
             audit.record(session, "caseworker.add", actor_id=g.user.id, detail=f"{worker.username} as {role.value}")
-            granted = _grant_on_add(session, worker) if request.form.get("grant") else None
+            granted = _grant_on_add(session, worker) if form.grant.data else None
     except (ValueError, installation.UserExists) as exc:  # WeakPassword is a ValueError
         return _page(400, error=_add_problem(exc))
     return _page(
@@ -194,7 +193,7 @@ def _with_new_wraps(session: Session, ring: Keyring) -> Keyring:
     return fresh
 
 
-@bp.post("/people/<int:worker_id>/grant")
+@bp.post(f"/people/<int(max={forms.MAX_ROW_ID}):worker_id>/grant")
 @staff_session.require(Role.ADMIN)
 def grant(worker_id: int):  # type: ignore[no-untyped-def]
     with _db().session() as session:
@@ -230,7 +229,7 @@ def rotate():  # type: ignore[no-untyped-def]
 # --- disabling, enabling, lost authenticators ---------------------------------------------------
 
 
-@bp.post("/people/<int:worker_id>/disable")
+@bp.post(f"/people/<int(max={forms.MAX_ROW_ID}):worker_id>/disable")
 @staff_session.require(Role.ADMIN)
 def disable(worker_id: int):  # type: ignore[no-untyped-def]
     if worker_id == g.user.id:
@@ -244,7 +243,7 @@ def disable(worker_id: int):  # type: ignore[no-untyped-def]
     return _page(message=f"Disabled {username} and ended their sessions.", offer_rotation=holds_keys, disabled=username)
 
 
-@bp.post("/people/<int:worker_id>/enable")
+@bp.post(f"/people/<int(max={forms.MAX_ROW_ID}):worker_id>/enable")
 @staff_session.require(Role.ADMIN)
 def enable(worker_id: int):  # type: ignore[no-untyped-def]
     with _db().session() as session:
@@ -256,7 +255,7 @@ def enable(worker_id: int):  # type: ignore[no-untyped-def]
     return _page(message=f"Enabled {username}. If the intake key was rotated meanwhile, grant them the keys again.")
 
 
-@bp.post("/people/<int:worker_id>/reset-authenticator")
+@bp.post(f"/people/<int(max={forms.MAX_ROW_ID}):worker_id>/reset-authenticator")
 @staff_session.require(Role.ADMIN)
 def reset_authenticator(worker_id: int):  # type: ignore[no-untyped-def]
     """For a lost phone: the next login with the password sets up a new authenticator."""

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from babel import Locale, UnknownLocaleError
-from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, g, redirect, render_template, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound
@@ -43,7 +43,7 @@ from crypto.envelope import Purpose, seal
 from crypto.errors import OpenError
 from crypto.stream import Manifest, decrypt_chunks, open_manifest
 
-from . import reading, triage
+from . import forms, reading, triage
 from . import session as staff_session
 from .reading import Consent, Keys, Names, catalogue
 
@@ -51,8 +51,8 @@ bp = Blueprint("casework", __name__)
 
 # A download must never become a page: no script, no plugin, no same-origin access.
 DOWNLOAD_CSP = "sandbox; default-src 'none'; frame-ancestors 'none'"
-MAX_REPLY = 20_000
-MAX_NOTE = 20_000
+MAX_REPLY = forms.MAX_REPLY
+MAX_NOTE = forms.MAX_NOTE
 STAFF_ROLES = frozenset(staff_session.STAFF)
 FREE_TEXT = ("text", "textarea")
 
@@ -92,10 +92,8 @@ def _refuse(case_id: str, message: str, code: int = 409) -> tuple[str, int]:
     return render_template("case_refused.html", case_id=case_id, message=message, code=code), code
 
 
-def _form_text(name: str, limit: int) -> str | None:
-    """A trimmed text field, or None if it is longer than ``limit``."""
-    text = request.form.get(name, "").strip().replace("\r\n", "\n")
-    return text if len(text) <= limit else None
+def _not_saved(case_id: str, form: forms.DeskForm) -> tuple[str, int]:
+    return _refuse(case_id, f"Nothing was saved: {form.problem()}.", 400)
 
 
 def _language_name(code: object) -> str:
@@ -438,13 +436,14 @@ def update_triage(case_id: str):  # type: ignore[no-untyped-def]
         old = _load_triage(case)
         if old is None:
             return _refuse(case.id, "The stored triage is sealed to a key you do not hold; ask an admin to grant it.")
-        form = {name: request.form.getlist(name) for name in triage.CHOICE_FIELDS}
-        form |= {"verification": request.form.get("verification", ""), "country": request.form.get("country", "")}
+        form = forms.TriageForm()
+        if not form.validate():
+            return _not_saved(case.id, form)
         try:
-            new = triage.normalise({**form, "referrals": old["referrals"]})
+            new = triage.normalise({**form.data, "referrals": old["referrals"]})
         except triage.Invalid as exc:
             return _refuse(case.id, f"Nothing was saved: {exc}.", 400)
-        urgent = request.form.get("urgent") == "1"
+        urgent = bool(form.urgent.data)
         fields = triage.changed(old, new) + (["urgent"] if urgent != case.urgent else [])
         if case.triage_envelope is None and not fields:
             fields = ["created"]  # a first triage that confirms the defaults is still a decision
@@ -463,7 +462,10 @@ def _report_consent(session: Session, case: Case) -> dict[str, Any] | None:
 @bp.post("/cases/<case_id>/referrals")
 @staff_session.require(*staff_session.STAFF)
 def add_referral(case_id: str):  # type: ignore[no-untyped-def]
-    authorities = request.form.get("authorities") == "1"
+    form = forms.ReferralForm()
+    if not form.validate():
+        return _not_saved(case_id, form)
+    authorities = bool(form.authorities.data)
     with _db().session() as session:
         case = _case(session, case_id, lock=True)
         consent = _report_consent(session, case)
@@ -480,12 +482,7 @@ def add_referral(case_id: str):  # type: ignore[no-untyped-def]
         if old is None:
             return _refuse(case.id, "The stored triage is sealed to a key you do not hold; ask an admin to grant it.")
         try:
-            entry = triage.referral(
-                request.form.get("to", ""),
-                request.form.get("on", "") or today().isoformat(),
-                request.form.get("outcome", ""),
-                authorities,
-            )
+            entry = triage.referral(form.to.data, form.on.data or today().isoformat(), form.outcome.data, authorities)
         except triage.Invalid as exc:
             return _refuse(case.id, f"Nothing was saved: {exc}.", 400)
         if len(old["referrals"]) >= triage.MAX_REFERRALS:
@@ -520,9 +517,10 @@ def update_referral(case_id: str, number: int):  # type: ignore[no-untyped-def]
             return _refuse(case.id, "The stored triage is sealed to a key you do not hold; ask an admin to grant it.")
         if not 0 <= number < len(old["referrals"]):
             raise NotFound()
-        outcome = _form_text("outcome", triage.MAX_OUTCOME)
-        if outcome is None:
-            return _refuse(case.id, "Nothing was saved: the outcome is too long.", 400)
+        form = forms.OutcomeForm()
+        if not form.validate():
+            return _not_saved(case.id, form)
+        outcome = form.outcome.data
         referrals = [dict(r) for r in old["referrals"]]
         referrals[number]["outcome"] = outcome
         triage.store(session, case, {**old, "referrals": referrals})
@@ -537,11 +535,14 @@ def update_referral(case_id: str, number: int):  # type: ignore[no-untyped-def]
 @bp.post("/cases/<case_id>/assign")
 @staff_session.require(*staff_session.STAFF)
 def assign(case_id: str):  # type: ignore[no-untyped-def]
-    chosen = request.form.get("to", "")
+    form = forms.AssignForm()
     with _db().session() as session:
         case = _case(session, case_id)
-        if chosen:
-            worker = session.get(Caseworker, int(chosen)) if chosen.isdigit() else None
+        if not form.validate():
+            return _refuse(case.id, "Cases can only be assigned to an enabled caseworker or admin.", 400)
+        chosen = form.to.data
+        if chosen is not None:
+            worker = session.get(Caseworker, chosen)
             if worker is None or worker.disabled or worker.role not in STAFF_ROLES:
                 return _refuse(case.id, "Cases can only be assigned to an enabled caseworker or admin.", 400)
             case.assigned_to = worker.id
@@ -554,13 +555,12 @@ def assign(case_id: str):  # type: ignore[no-untyped-def]
 @bp.post("/cases/<case_id>/status")
 @staff_session.require(*staff_session.STAFF)
 def change_status(case_id: str):  # type: ignore[no-untyped-def]
-    try:
-        status = Status(request.form.get("status", ""))
-    except ValueError:
-        return _refuse(case_id, "Choose one of the listed stages.", 400)
-    explanation = _form_text("explanation", MAX_REPLY)
-    if explanation is None:
+    form = forms.StatusForm()
+    if not form.validate():
+        if form.status.errors:
+            return _refuse(case_id, "Choose one of the listed stages.", 400)
         return _refuse(case_id, f"Nothing was sent: the explanation is longer than {MAX_REPLY} characters.", 400)
+    status, explanation = Status(form.status.data), form.explanation.data
     with _db().session() as session:
         case = _case(session, case_id)
         if explanation and case.reporter_public_key is None:
@@ -577,9 +577,10 @@ def change_status(case_id: str):  # type: ignore[no-untyped-def]
 @bp.post("/cases/<case_id>/reply")
 @staff_session.require(*staff_session.STAFF)
 def reply(case_id: str):  # type: ignore[no-untyped-def]
-    text = _form_text("text", MAX_REPLY)
-    if not text:
+    form = forms.ReplyForm()
+    if not form.validate():
         return _refuse(case_id, f"Nothing was sent: write a reply of 1 to {MAX_REPLY} characters.", 400)
+    text = form.text.data
     with _db().session() as session:
         case = _case(session, case_id)
         try:
@@ -593,9 +594,10 @@ def reply(case_id: str):  # type: ignore[no-untyped-def]
 @bp.post("/cases/<case_id>/notes")
 @staff_session.require(*staff_session.STAFF)
 def add_note(case_id: str):  # type: ignore[no-untyped-def]
-    text = _form_text("text", MAX_NOTE)
-    if not text:
+    form = forms.NoteForm()
+    if not form.validate():
         return _refuse(case_id, f"Nothing was saved: write a note of 1 to {MAX_NOTE} characters.", 400)
+    text = form.text.data
     with _db().session() as session:
         case = _case(session, case_id)
         envelope = seal(current(session).public_key, Purpose.NOTE, text.encode("utf-8"), context=_note_context(case))

@@ -11,11 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, abort, current_app, g, render_template, request, url_for
+from flask import Blueprint, current_app, g, render_template, request, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -26,7 +26,7 @@ from cases.db import Database
 from cases.models import Case, Caseworker, Direction, Message, Status
 from cases.questionnaire import QUESTIONS, STAGES
 
-from . import index
+from . import forms, index
 from . import session as staff_session
 
 bp = Blueprint("inbox", __name__)
@@ -75,24 +75,17 @@ class Filters:
     unread: bool = False
 
     @classmethod
-    def parse(cls, args: Mapping[str, str]) -> Filters:
-        try:
-            status = Status(args["status"]) if args.get("status") else None
-        except ValueError:
-            abort(400)
-        urgent = {"": None, "yes": True, "no": False}.get(args.get("urgent", ""), "bad")
-        assignee = args.get("assignee", "")
-        unread = args.get("unread", "")
-        if urgent == "bad" or unread not in ("", "yes") or not (assignee in ("", "me", "nobody") or assignee.isdigit()):
-            abort(400)
+    def parse(cls, form: forms.InboxFilterForm) -> Filters:
+        """From a form that validated."""
+        urgent = {"": None, "yes": True, "no": False}[form.urgent.data]
         return cls(
-            status=status,
-            urgent=urgent,  # type: ignore[arg-type]
-            act=args.get("act", "")[:100],
-            country=args.get("country", "").strip()[:100],
-            un=args.get("un", "")[:100],
-            assignee=assignee,
-            unread=unread == "yes",
+            status=Status(form.status.data) if form.status.data else None,
+            urgent=urgent,
+            act=form.act.data,
+            country=form.country.data,
+            un=form.un.data,
+            assignee=form.assignee.data,
+            unread=form.unread.data == "yes",
         )
 
     def as_args(self) -> dict[str, str]:
@@ -277,12 +270,16 @@ def _people(session: Session) -> tuple[dict[int, str], list[tuple[int, str]]]:
 @bp.get("/", endpoint="index")  # the nav links to inbox.index
 @staff_session.require(*staff_session.STAFF)
 def inbox():  # type: ignore[no-untyped-def]
-    filters = Filters.parse(request.args)
+    form = forms.InboxFilterForm(formdata=request.args)
+    if not form.validate():
+        message = f"These filters cannot be used: {form.problem()}."
+        return render_template("error.html", code=400, message=message), 400
+    filters = Filters.parse(form)
     db: Database = current_app.extensions["rri.db"]
     with db.session() as session:
         rows, counts, built = select_rows(session, filters, g.user.id)
         pages = max(1, -(-len(rows) // PAGE_SIZE))
-        page = min(max(1, request.args.get("page", 1, type=int) or 1), pages)
+        page = min(form.page.data or 1, pages)
         names, staff = _people(session)
         used = ",".join(sorted(filters.as_args())) or "-"
         audit.record(session, "inbox.view", actor_id=g.user.id, detail=f"page={page} filters={used} built={built}")

@@ -135,12 +135,15 @@ def consent_rows(answers: Mapping[str, Any], tr: Translate, *, lines: bool = Fal
 
 
 def open_text(keys: Keys, purpose: Purpose, envelope: bytes | None, ctx: bytes = b"") -> str | None:
-    """The plaintext, "" if there is nothing sealed, None if it cannot be opened with these keys."""
+    """The plaintext, "" if there is nothing sealed, None if it cannot be opened with these keys.
+
+    Bytes that are not UTF-8 (a hostile client's) are shown as U+FFFD rather than hiding the rest.
+    """
     if envelope is None:
         return ""
     try:
-        return open_envelope(keys, purpose, envelope, context=ctx).decode("utf-8")
-    except (OpenError, UnicodeDecodeError):
+        return open_envelope(keys, purpose, envelope, context=ctx).decode("utf-8", errors="replace")
+    except OpenError:
         return None
 
 
