@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, g, render_template
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -308,10 +308,8 @@ def _save_aggregate(aggregate: dict[str, Any]) -> bool:
             return True  # most views change nothing: no write, so no lock to wait for
     try:
         with _db().session() as session:
-            old = select(Setting).where(Setting.key.like(f"{STATS_KEY}/%"))
-            for row in session.scalars(old):
-                session.delete(row)
-            session.flush()
+            # One statement: a row another refresh deleted meanwhile is not an error.
+            session.execute(delete(Setting).where(Setting.key.like(f"{STATS_KEY}/%")))
             session.merge(Setting(key=STATS_KEY, value=json.dumps({"on": aggregate["on"], "parts": len(parts)})))
             for number, part in enumerate(parts):
                 session.add(Setting(key=f"{STATS_KEY}/{number}", value=part))

@@ -20,7 +20,7 @@ import pytest
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 
 from cases import conversation, reports
 from cases.blobs import FilesystemBlobStore
@@ -366,7 +366,7 @@ def test_huge_and_unicode_numbers_are_400_or_404_never_500(app, database, blobs,
     assert client.get("/cases/a%00b/export.json").status_code == 404
     with database.session() as session:
         assert session.scalar(select(Case.assigned_to).where(Case.id == case_id)) is None
-        assert session.scalar(select(Caseworker.id).where(Caseworker.username == "a\x00b")) is None
+        assert session.scalar(select(func.count()).select_from(Caseworker)) == 1
 
 
 def test_form_fields_are_bounded(app, database, blobs) -> None:  # type: ignore[no-untyped-def]
