@@ -50,6 +50,9 @@ NONCE_LEN = 12
 VERIFICATION = ("unverified", "credible", "confirmed")
 # Bounds on what a (possibly hostile) report can put into an entry.
 MAX_TEXT = 200
+# 2: reports are validated (report_schema), and a malformed one is marked "invalid" with its reason;
+# entries of version 1 may hold what a malformed report said, so they are rebuilt.
+ENTRY_VERSION = 2
 MAX_ITEMS = 32
 _BATCH = 500  # ids per IN (...) query: well under SQLite's parameter limit
 
@@ -153,7 +156,7 @@ def entry_from(report: Report | None, triage: dict[str, Any] | None, problem: st
     """
     answers: Mapping[str, Any] = report.answers if report is not None else {}
     entry: dict[str, Any] = {
-        "v": 1,
+        "v": ENTRY_VERSION,
         "country": _text(answers.get("country")),
         "act_types": _items(answers.get("act_types")),
         "un_link": _items(answers.get("un_link")),
@@ -243,7 +246,7 @@ def read_counted(session: Session, ring: Keyring, cases: Iterable[CaseLike]) -> 
     aead = AESGCM(key) if key is not None else None
     for case in cases:
         entry = open_entry(aead, case.id, case.index_blob) if aead is not None and case.index_blob else None
-        if entry is None or entry.get("t", "") != triage_mark(case.triage_envelope):
+        if entry is None or entry.get("v") != ENTRY_VERSION or entry.get("t", "") != triage_mark(case.triage_envelope):
             missing.append(case)
         else:
             entries[case.id] = entry

@@ -215,8 +215,9 @@ def test_a_manifest_of_size_1e999_is_an_unreadable_file_not_a_crash(app, databas
 # -- hypothesis: hostile reports, manifests and follow-ups ----------------------------------------
 
 
+@pytest.mark.slow
 @settings(
-    max_examples=30,
+    max_examples=25,
     deadline=None,
     phases=[Phase.explicit, Phase.reuse, Phase.generate],  # shrinking megabyte documents takes minutes
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
