@@ -17,6 +17,7 @@ import os
 import threading
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -24,7 +25,9 @@ from sqlalchemy import event, func, select
 
 from cases import conversation, reports
 from cases.blobs import FilesystemBlobStore
+from cases.config import Settings
 from cases.conversation import context
+from cases.db import Database
 from cases.intake_keys import current
 from cases.models import Case, Caseworker, SealedIn
 from cases.statistics import COUNTED, csv_rows
@@ -32,6 +35,7 @@ from crypto.envelope import Purpose, seal
 from crypto.keys import KeyPair
 from crypto.stream import CHUNK_SIZE, Manifest, encrypt_chunks, new_file_key, seal_file
 
+from .conftest import Installed
 from .desk_helpers import csrf_of, desk_app, logged_in_client
 
 GOOD = {"v": 1, "lang": "en", "answers": {"what_happened": "GOOD-CASE-story", "country": "Kenya"}}
@@ -119,8 +123,12 @@ def hostile_manifest(draw: st.DrawFn) -> bytes:
 
 
 def file_raw(
-    database, blobs: FilesystemBlobStore, report: bytes, manifest: bytes | None = None, message: bytes | None = None
-) -> str:  # type: ignore[no-untyped-def]
+    database: Database,
+    blobs: FilesystemBlobStore,
+    report: bytes,
+    manifest: bytes | None = None,
+    message: bytes | None = None,
+) -> str:
     """File sealed bytes as the intake's filing code stores them: report, file, follow-up."""
     with database.session() as session:
         public = current(session).public_key
@@ -141,7 +149,7 @@ def file_raw(
         return case.id
 
 
-def file_good(database, blobs: FilesystemBlobStore) -> str:  # type: ignore[no-untyped-def]
+def file_good(database: Database, blobs: FilesystemBlobStore) -> str:
     case_id = file_raw(database, blobs, json.dumps(GOOD).encode())
     with database.session() as session:
         case = session.get(Case, case_id)
@@ -170,12 +178,12 @@ def every_page(client: FlaskClient, case_id: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def blobs(settings) -> FilesystemBlobStore:  # type: ignore[no-untyped-def]
+def blobs(settings: Settings) -> FilesystemBlobStore:
     return FilesystemBlobStore(settings.blob_dir)
 
 
 @pytest.fixture
-def app(settings, database, installed):  # type: ignore[no-untyped-def]
+def app(settings: Settings, database: Database, installed: Installed) -> Flask:
     return desk_app(settings, database)
 
 
@@ -189,7 +197,9 @@ def assert_unreadable_with_reason(pages: dict[str, str], case_id: str, why: str)
 # -- the two reproductions of the audit -----------------------------------------------------------
 
 
-def test_a_deeply_nested_report_does_not_take_the_desk_down(app, database, blobs) -> None:  # type: ignore[no-untyped-def]
+def test_a_deeply_nested_report_does_not_take_the_desk_down(
+    app: Flask, database: Database, blobs: FilesystemBlobStore
+) -> None:
     good = file_good(database, blobs)
     bad = file_raw(database, blobs, b'{"v":1,"answers":' + DEEP + b"}")
     client = logged_in_client(app, database)
@@ -199,7 +209,9 @@ def test_a_deeply_nested_report_does_not_take_the_desk_down(app, database, blobs
     assert "photo.jpg" in client.get(f"/cases/{good}").get_data(as_text=True)
 
 
-def test_a_manifest_of_size_1e999_is_an_unreadable_file_not_a_crash(app, database, blobs) -> None:  # type: ignore[no-untyped-def]
+def test_a_manifest_of_size_1e999_is_an_unreadable_file_not_a_crash(
+    app: Flask, database: Database, blobs: FilesystemBlobStore
+) -> None:
     manifest = b'{"v":1,"name":"x.jpg","type":"image/jpeg","size":1e999,"chunks":1,"key":"' + KEY + b'"}'
     bad = file_raw(database, blobs, json.dumps(GOOD).encode(), manifest=manifest)
     client = logged_in_client(app, database)
@@ -224,8 +236,8 @@ def test_a_manifest_of_size_1e999_is_an_unreadable_file_not_a_crash(app, databas
 )
 @given(report=hostile_json(), manifest=hostile_manifest(), message=st.binary(max_size=64) | hostile_json())
 def test_hostile_structure_never_breaks_a_desk_page(
-    app, database, blobs, report: bytes, manifest: bytes, message: bytes
-) -> None:  # type: ignore[no-untyped-def]
+    app: Flask, database: Database, blobs: FilesystemBlobStore, report: bytes, manifest: bytes, message: bytes
+) -> None:
     good = file_good(database, blobs)
     bad = file_raw(database, blobs, report, manifest=manifest, message=message)
     client = logged_in_client(app, database)
@@ -283,14 +295,16 @@ def test_manifest_bounds_hold_without_the_cases_package() -> None:
 # -- item 11: statistics count only triaged cases -------------------------------------------------
 
 
-def _triage(database, case_id: str, verification: str) -> None:  # type: ignore[no-untyped-def]
+def _triage(database: Database, case_id: str, verification: str) -> None:
     with database.session() as session:
         case = session.get(Case, case_id)
         body = json.dumps({"v": 1, "verification": verification}).encode()
         case.triage_envelope = seal(current(session).public_key, Purpose.TRIAGE, body, context(case, "triage"))
 
 
-def test_fake_reports_cannot_lift_a_real_one_over_the_threshold(app, database, blobs) -> None:  # type: ignore[no-untyped-def]
+def test_fake_reports_cannot_lift_a_real_one_over_the_threshold(
+    app: Flask, database: Database, blobs: FilesystemBlobStore
+) -> None:
     answers = {"what_happened": "x", "country": "Smallstate", "act_types": ["killing"], "consent_publish": "named"}
     real = file_raw(database, blobs, json.dumps({"v": 1, "answers": answers}).encode())
     _triage(database, real, "confirmed")
@@ -309,7 +323,7 @@ def test_fake_reports_cannot_lift_a_real_one_over_the_threshold(app, database, b
 # -- item 18: bidi controls and spreadsheet formulas ----------------------------------------------
 
 
-def test_bidi_controls_cannot_disguise_a_file_name(app, database, blobs) -> None:  # type: ignore[no-untyped-def]
+def test_bidi_controls_cannot_disguise_a_file_name(app: Flask, database: Database, blobs: FilesystemBlobStore) -> None:
     case_id = file_raw(database, blobs, json.dumps(GOOD).encode())
     with database.session() as session:
         case = session.get(Case, case_id)
@@ -339,7 +353,9 @@ def test_statistics_csv_cells_are_formulas_in_no_locale(country: str) -> None:
 # -- item 19: integers over 64 bits ---------------------------------------------------------------
 
 
-def test_huge_and_unicode_numbers_are_400_or_404_never_500(app, database, blobs, installed) -> None:  # type: ignore[no-untyped-def]
+def test_huge_and_unicode_numbers_are_400_or_404_never_500(
+    app: Flask, database: Database, blobs: FilesystemBlobStore, installed: Installed
+) -> None:
     case_id = file_good(database, blobs)
     client = logged_in_client(app, database)
     token = csrf_of(client, app)
@@ -370,7 +386,7 @@ def test_huge_and_unicode_numbers_are_400_or_404_never_500(app, database, blobs,
         assert session.scalar(select(func.count()).select_from(Caseworker)) == 1
 
 
-def test_form_fields_are_bounded(app, database, blobs) -> None:  # type: ignore[no-untyped-def]
+def test_form_fields_are_bounded(app: Flask, database: Database, blobs: FilesystemBlobStore) -> None:
     case_id = file_good(database, blobs)
     client = logged_in_client(app, database)
     token = csrf_of(client, app)
@@ -401,7 +417,9 @@ def test_form_fields_are_bounded(app, database, blobs) -> None:  # type: ignore[
 # -- item 22: two statistics views at once on SQLite ----------------------------------------------
 
 
-def test_concurrent_statistics_views_do_not_lock_the_database(app, database, blobs) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_statistics_views_do_not_lock_the_database(
+    app: Flask, database: Database, blobs: FilesystemBlobStore
+) -> None:
     for n in range(6):
         case_id = file_raw(
             database,
@@ -435,7 +453,7 @@ def test_concurrent_statistics_views_do_not_lock_the_database(app, database, blo
     assert statuses == [200] * 24
 
 
-def test_racing_refreshes_of_the_stored_figures_never_fail(app, database) -> None:  # type: ignore[no-untyped-def]
+def test_racing_refreshes_of_the_stored_figures_never_fail(app: Flask, database: Database) -> None:
     """Writers that collide on SQLite are refused at once ("database is locked" when waiting could
     deadlock): a view that loses the race shows its figures and leaves the storing to the winner."""
     from cases import statistics
@@ -468,13 +486,15 @@ def test_racing_refreshes_of_the_stored_figures_never_fail(app, database) -> Non
         assert reporting.load_aggregate(session) in aggregates  # one whole copy, never a mix
 
 
-def test_a_view_whose_figures_did_not_change_writes_no_figures(app, database, blobs) -> None:  # type: ignore[no-untyped-def]
+def test_a_view_whose_figures_did_not_change_writes_no_figures(
+    app: Flask, database: Database, blobs: FilesystemBlobStore
+) -> None:
     _triage(database, file_good(database, blobs), "credible")
     client = logged_in_client(app, database)
     assert client.get("/statistics").status_code == 200
     writes: list[str] = []
 
-    def spy(conn, cursor, statement: str, *args: object) -> None:  # type: ignore[no-untyped-def]
+    def spy(conn: object, cursor: object, statement: str, *args: object) -> None:
         if "settings" in statement and not statement.lstrip().upper().startswith("SELECT"):
             writes.append(statement)
 
