@@ -3,9 +3,9 @@ typed value before any page, export or statistic touches it.
 
 The sealed report is whatever a reporter's client chose to seal (docs/protocol.md §14.1), so it
 is parsed with bounds (``bounded_json``) and then held to the questionnaire: every answer the
-form knows is a string, or a list of strings for a "many" question, each within the question's
-length. Anything else makes the report ``Unreadable`` with a reason a caseworker can act on;
-nothing further in can then meet a nested list, a number or a 10,000-deep document.
+form knows is a string, or a list of strings for a "many" question, each within twice the
+question's length. Anything else makes the report ``Unreadable`` with a reason a caseworker can
+act on; nothing further in can then meet a nested list, a number or a 10,000-deep document.
 """
 
 from __future__ import annotations
@@ -38,7 +38,9 @@ class Report:
 
 def _answer(name: str, value: object) -> Answer | None:
     question = QUESTIONS[name]
-    limit = max(question.max_length, 200)
+    # Twice the form's own limit: a real report that a browser counted differently (line ends,
+    # combining characters) must still be readable; the bound is against pathological sizes.
+    limit = max(2 * question.max_length, 1_000)
     if value is None:
         return None
     if isinstance(value, str):
