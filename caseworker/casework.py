@@ -496,7 +496,9 @@ def add_referral(case_id: str):  # type: ignore[no-untyped-def]
 def _referral_refusal(consent: dict[str, Any] | None, authorities: bool) -> str | None:
     """Why a referral may not be made, or None. Consent is the reporter's, never ours to assume."""
     if consent is None:
-        return "The report cannot be read (the case page says why), so its consent cannot be checked. Nothing saved."
+        return (
+            "The report cannot be read (the case page says why), so its consent cannot be checked. Nothing was saved."
+        )
     if not consent["act"]:
         return "The reporter did NOT consent to action on this report: no referral may be made. Nothing was saved."
     if authorities and not consent["authorities"]:
