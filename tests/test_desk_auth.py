@@ -197,7 +197,9 @@ def _count_argon2(monkeypatch) -> list[str]:  # type: ignore[no-untyped-def]
     return calls
 
 
-def test_untrusted_failures_pause_the_account_but_not_its_own_browser(app, database, enrolled, clock, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_untrusted_failures_pause_the_account_but_not_its_own_browser(
+    app, database, enrolled, clock, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     own = app.test_client()
     first = post_login(own, "admin", ADMIN_PASSWORD, code_for(enrolled, clock))
     device = next(h for h in first.headers.getlist("Set-Cookie") if h.startswith(f"{throttle.DEVICE_COOKIE}="))
