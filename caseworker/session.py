@@ -10,6 +10,7 @@ without its keys counts as logged out.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import hashlib
@@ -25,6 +26,7 @@ from flask import Flask, Request, Response, abort, current_app, g, redirect, req
 from flask.sessions import SecureCookieSession, SessionInterface
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from cases import audit
 from cases.clock import now
@@ -112,8 +114,8 @@ def start_sweeper(app: Flask, every: float = SWEEP_SECONDS) -> threading.Event:
             alive = ref()
             if alive is None:
                 return
-            with alive.app_context():
-                purge_expired()
+            with alive.app_context(), contextlib.suppress(SQLAlchemyError):
+                purge_expired()  # keys leave memory first; a database hiccup waits for the next round
             del alive
 
     threading.Thread(target=run, name="desk-session-sweeper", daemon=True).start()
@@ -173,8 +175,8 @@ def load() -> None:
             return
         session.expunge(row)
         # A statement, not an ORM flush: a row deleted meanwhile updates nothing instead of raising.
-        touched = session.execute(update(StaffSession).where(StaffSession.id == sid).values(last_seen_at=moment))
-        if touched.rowcount != 1:  # type: ignore[attr-defined]
+        touch = update(StaffSession).where(StaffSession.id == sid).values(last_seen_at=moment)
+        if session.scalar(touch.returning(StaffSession.id)) is None:
             vault().drop(sid)
             return
         session.expunge(worker)
@@ -182,14 +184,14 @@ def load() -> None:
 
 
 def purge_expired() -> None:
-    """Delete the rows of sessions past their timeouts and forget their keys."""
+    """Forget the keys of sessions past their timeouts, then delete their rows."""
     moment = now()
+    vault().purge(moment)
     with _db().session() as session:
         stale = or_(StaffSession.last_seen_at < moment - IDLE, StaffSession.created_at < moment - ABSOLUTE)
         for sid in list(session.scalars(select(StaffSession.id).where(stale))):
             vault().drop(sid)
         session.execute(delete(StaffSession).where(stale))
-    vault().purge(moment)
 
 
 def end() -> None:

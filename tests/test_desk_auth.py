@@ -10,12 +10,14 @@ import re
 import pytest
 from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
+from flask import Flask
 from sqlalchemy import select, text, update
 
 import cases.keyring
 import cases.passwords
 import crypto.passwords
 from cases import audit, installation, keyring
+from cases.db import Database
 from cases.models import AuditEvent, Caseworker, Role, StaffSession
 from caseworker import auth, throttle, totp
 from caseworker import session as staff_session
@@ -198,8 +200,8 @@ def _count_argon2(monkeypatch) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def test_untrusted_failures_pause_the_account_but_not_its_own_browser(
-    app, database, enrolled, clock, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+    app: Flask, database: Database, enrolled: bytes, clock: FakeTime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     own = app.test_client()
     first = post_login(own, "admin", ADMIN_PASSWORD, code_for(enrolled, clock))
     device = next(h for h in first.headers.getlist("Set-Cookie") if h.startswith(f"{throttle.DEVICE_COOKIE}="))
@@ -238,7 +240,9 @@ def test_untrusted_failures_pause_the_account_but_not_its_own_browser(
     assert until is not None and until.replace(tzinfo=dt.UTC) - before > dt.timedelta(seconds=110)
 
 
-def test_a_trusted_browser_that_keeps_failing_is_trusted_no_more(app, database, enrolled, clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_trusted_browser_that_keeps_failing_is_trusted_no_more(
+    app: Flask, database: Database, enrolled: bytes, clock: FakeTime
+) -> None:
     own = app.test_client()
     assert session_cookie(post_login(own, "admin", ADMIN_PASSWORD, code_for(enrolled, clock)))
     own.post("/logout", data={"csrf": csrf_of(own, app, "/account")})
@@ -249,7 +253,9 @@ def test_a_trusted_browser_that_keeps_failing_is_trusted_no_more(app, database, 
     assert worker_named(database, "admin").failed_logins == 1, "now it counts as any other browser"
 
 
-def test_a_forged_device_cookie_is_not_trusted(app, database, enrolled, clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_forged_device_cookie_is_not_trusted(
+    app: Flask, database: Database, enrolled: bytes, clock: FakeTime
+) -> None:
     outsider = app.test_client()
     outsider.set_cookie(throttle.DEVICE_COOKIE, "made-up.0123abcd", path="/login")
     for _ in range(auth.MAX_FAILURES):

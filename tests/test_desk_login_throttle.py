@@ -4,6 +4,7 @@ argon2 work is bounded (503 + Retry-After) so a login flood leaves the inbox fas
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import http.client
 import socket
 import statistics
@@ -19,11 +20,14 @@ from sqlalchemy import update
 
 import caseworker
 from cases import installation
+from cases.config import Settings
+from cases.db import Database
 from cases.models import Caseworker, Role
 from caseworker import throttle, totp
 from crypto.kdf import Argon2Params
 
 from .cli_helpers import ADMIN_PASSWORD, init
+from .conftest import Installed
 from .test_desk_auth import secret_on
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 MEDIUM = Argon2Params(time_cost=2, memory_kib=8 * 1024, parallelism=1)
 
 
-def test_every_failure_answers_alike_and_takes_as_long(settings, database, installed) -> None:  # type: ignore[no-untyped-def]
+def test_every_failure_answers_alike_and_takes_as_long(
+    settings: Settings, database: Database, installed: Installed
+) -> None:
     with database.session() as session:
         for name in ("carla", "dora"):
             installation.create_caseworker(session, name, f"{name}'s long password", Role.CASEWORKER, MEDIUM)
@@ -59,9 +65,7 @@ def test_every_failure_answers_alike_and_takes_as_long(settings, database, insta
     assert max(medians.values()) < 1.8 * min(medians.values()), medians
 
 
-def time_in(minutes: int):  # type: ignore[no-untyped-def]
-    import datetime as dt
-
+def time_in(minutes: int) -> dt.datetime:
     return dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)
 
 
@@ -120,7 +124,7 @@ def _log_in(port: int) -> str:
 
 
 @pytest.mark.slow
-def test_a_login_flood_gets_503_and_leaves_the_inbox_fast(env, database) -> None:  # type: ignore[no-untyped-def]
+def test_a_login_flood_gets_503_and_leaves_the_inbox_fast(env: dict[str, str], database: Database) -> None:
     """Under gunicorn with deploy/ settings: 16 threads guess a password whose argon2 is dear."""
     init(env)
     dear = Argon2Params(time_cost=3, memory_kib=32 * 1024, parallelism=1)

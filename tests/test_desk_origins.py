@@ -16,22 +16,27 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
+from werkzeug.test import TestResponse
 
 import caseworker
 import intake
 from cases.config import ConfigError, Settings
+from cases.db import Database
 from caseworker import session as staff_session
 
 from .cli_helpers import assert_one_line_error, init, run_cli
+from .conftest import Installed
 from .desk_helpers import session_cookie
 
 
-def test_a_desk_cookie_opens_nothing_through_another_host_name(settings, database, installed) -> None:  # type: ignore[no-untyped-def]
+def test_a_desk_cookie_opens_nothing_through_another_host_name(
+    settings: Settings, database: Database, installed: Installed
+) -> None:
     app = caseworker.create_app(settings, database)
     cookie = session_cookie(app, database)  # opened on the desk's name, "localhost"
     client = app.test_client(use_cookies=False)  # the cookie goes wherever the header says
 
-    def get(host: str):  # type: ignore[no-untyped-def]
+    def get(host: str) -> TestResponse:
         return client.get("/account", headers={"Host": host, "Cookie": f"{staff_session.COOKIE}={cookie}"})
 
     assert get("localhost").status_code == 200
@@ -41,7 +46,9 @@ def test_a_desk_cookie_opens_nothing_through_another_host_name(settings, databas
     assert get("LOCALHOST:8081").status_code == 200, "the same name on any port"
 
 
-def test_a_desk_with_its_own_name_refuses_every_other(settings, database, installed) -> None:  # type: ignore[no-untyped-def]
+def test_a_desk_with_its_own_name_refuses_every_other(
+    settings: Settings, database: Database, installed: Installed
+) -> None:
     app = caseworker.create_app(dataclasses.replace(settings, desk_host="localhost"), database)
     cookie = f"{staff_session.COOKIE}={session_cookie(app, database)}"
     client = app.test_client(use_cookies=False)
@@ -52,7 +59,7 @@ def test_a_desk_with_its_own_name_refuses_every_other(settings, database, instal
         assert client.post("/login", headers={"Host": host}).status_code == 421
 
 
-def test_the_intake_never_honours_a_desk_cookie(settings, database, installed) -> None:  # type: ignore[no-untyped-def]
+def test_the_intake_never_honours_a_desk_cookie(settings: Settings, database: Database, installed: Installed) -> None:
     desk = caseworker.create_app(settings, database)
     cookie = f"{staff_session.COOKIE}={session_cookie(desk, database)}"
     client = intake.create_app(settings, database).test_client(use_cookies=False)
@@ -62,7 +69,7 @@ def test_the_intake_never_honours_a_desk_cookie(settings, database, installed) -
         assert staff_session.COOKIE not in " ".join(response.headers.getlist("Set-Cookie"))
 
 
-def test_the_two_apps_may_not_be_configured_with_one_host_name(env) -> None:  # type: ignore[no-untyped-def]
+def test_the_two_apps_may_not_be_configured_with_one_host_name(env: dict[str, str]) -> None:
     same = {**env, "RRI_DESK_HOST": "reports.example.org", "RRI_INTAKE_HOST": "Reports.Example.org"}
     with pytest.raises(ConfigError, match="same host name"):
         Settings.from_env(same)
@@ -89,7 +96,7 @@ def _status(port: int, path: str, host: str) -> int:
         conn.close()
 
 
-def test_serve_gives_each_app_its_own_host_name(env) -> None:  # type: ignore[no-untyped-def]
+def test_serve_gives_each_app_its_own_host_name(env: dict[str, str]) -> None:
     init(env)
     intake_port, desk_port = _free_port(), _free_port()
     args = ["serve", "--intake-port", str(intake_port), "--caseworker-port", str(desk_port)]

@@ -6,28 +6,34 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 
 import pytest
+from flask import Flask
 from sqlalchemy import delete, select
 
 import caseworker
+from cases.config import Settings
+from cases.db import Database
+from cases.keyring import Keyring
 from cases.models import StaffSession
 from caseworker import session as staff_session
 
+from .conftest import Installed
 from .desk_helpers import csrf_of, file_report, logged_in_client
 
 
 @pytest.fixture
-def app(settings, database, installed):  # type: ignore[no-untyped-def]
+def app(settings: Settings, database: Database, installed: Installed) -> Flask:
     return caseworker.create_app(settings, database)  # not testing: errors become real 500s
 
 
-def _sid(database) -> str:  # type: ignore[no-untyped-def]
+def _sid(database: Database) -> str:
     with database.session() as session:
         return session.scalars(select(StaffSession.id)).one()
 
 
-def test_keys_of_abandoned_sessions_are_swept_from_memory(app, database) -> None:  # type: ignore[no-untyped-def]
+def test_keys_of_abandoned_sessions_are_swept_from_memory(app: Flask, database: Database) -> None:
     vault = app.extensions["rri.vault"]
     logged_in_client(app, database)
     sid = _sid(database)
@@ -52,7 +58,7 @@ def test_keys_of_abandoned_sessions_are_swept_from_memory(app, database) -> None
         assert session.get(StaffSession, sid) is None
 
 
-def test_the_absolute_timeout_sweeps_a_busy_session_too(app, database) -> None:  # type: ignore[no-untyped-def]
+def test_the_absolute_timeout_sweeps_a_busy_session_too(app: Flask, database: Database) -> None:
     vault = app.extensions["rri.vault"]
     logged_in_client(app, database)
     sid = _sid(database)
@@ -61,13 +67,15 @@ def test_the_absolute_timeout_sweeps_a_busy_session_too(app, database) -> None: 
     assert vault.purge(later) == 1 and vault.get(sid) is None
 
 
-def test_a_session_ending_under_a_request_counts_as_logged_out(app, database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_session_ending_under_a_request_counts_as_logged_out(
+    app: Flask, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     client = logged_in_client(app, database)
     assert client.get("/account").status_code == 200
     vault = app.extensions["rri.vault"]
 
-    def ended_meanwhile(real):  # type: ignore[no-untyped-def]
-        def wrapper(sid: str):  # type: ignore[no-untyped-def]
+    def ended_meanwhile(real: Callable[[str], Keyring | None]) -> Callable[[str], Keyring | None]:
+        def wrapper(sid: str) -> Keyring | None:
             # Logout in another request, between this request reading its row and using it.
             with database.session() as session:
                 session.execute(delete(StaffSession).where(StaffSession.id == sid))
@@ -94,7 +102,7 @@ MALFORMED = [
 ]
 
 
-def test_malformed_csrf_values_get_400(app, database) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_csrf_values_get_400(app: Flask, database: Database) -> None:
     client = logged_in_client(app, database)
     good = csrf_of(client, app, "/account")
     other = csrf_of(logged_in_client(app, database), app, "/account")
@@ -128,7 +136,7 @@ HOSTILE_FIELDS = [
 ]
 
 
-def test_hostile_login_fields_never_give_a_server_error(app) -> None:  # type: ignore[no-untyped-def]
+def test_hostile_login_fields_never_give_a_server_error(app: Flask) -> None:
     client = app.test_client()
     for fields in HOSTILE_FIELDS:
         response = client.post("/login", data=fields)
@@ -141,7 +149,7 @@ def test_hostile_login_fields_never_give_a_server_error(app) -> None:  # type: i
     assert enrol.status_code == 400
 
 
-def test_health_says_nothing_about_the_cases(app, database) -> None:  # type: ignore[no-untyped-def]
+def test_health_says_nothing_about_the_cases(app: Flask, database: Database) -> None:
     with database.session() as session:
         file_report(session, {"v": 1, "lang": "en", "answers": {}})
     body = app.test_client().get("/health").get_json()
