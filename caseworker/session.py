@@ -22,7 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, Request, Response, abort, current_app, g, redirect, request, session, url_for
+from flask import Flask, Request, Response, abort, current_app, g, redirect, request, url_for
+from flask import session as flask_session
 from flask.sessions import SecureCookieSession, SessionInterface
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import delete, or_, select, update
@@ -204,10 +205,12 @@ def end() -> None:
 
 def end_all_for(caseworker_id: int) -> None:
     """When an account is disabled or its password changes elsewhere."""
+    mine = StaffSession.caseworker_id == caseworker_id
     with _db().session() as session:
-        for row in session.query(StaffSession).filter(StaffSession.caseworker_id == caseworker_id):
-            vault().drop(row.id)
-            session.delete(row)
+        for sid in list(session.scalars(select(StaffSession.id).where(mine))):
+            vault().drop(sid)
+        # A statement: a session that a logout ends meanwhile is no error.
+        session.execute(delete(StaffSession).where(mine))
 
 
 def check_host() -> None:
@@ -245,11 +248,11 @@ def install_csrf(app: Flask) -> CSRFProtect:
 
 def rebind_csrf() -> None:
     """Key the token to the current session id (also after a password change replaced it)."""
-    session.pop(CSRF_FIELD, None)
+    flask_session.pop(CSRF_FIELD, None)
     g.pop(CSRF_FIELD, None)  # Flask-WTF caches the signed token for the request here
     if g.get("sid"):
         key = current_app.config["SECRET_KEY"]
-        session[CSRF_FIELD] = hmac.new(key, f"csrf\0{g.sid}".encode(), hashlib.sha256).hexdigest()
+        flask_session[CSRF_FIELD] = hmac.new(key, f"csrf\0{g.sid}".encode(), hashlib.sha256).hexdigest()
 
 
 def bind_csrf(protect: CSRFProtect) -> None:
