@@ -19,6 +19,7 @@ import math
 import os
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from enum import Enum
 from urllib.parse import urlsplit
@@ -49,6 +50,7 @@ GENERIC_FAILURE = (
 )
 MAX_FAILURES = 5  # the 5th untrusted failure in a row pauses the account for 1 minute, then 2, 4, ... 60
 MAX_LOCK_MINUTES = 60
+FLOOR_FACTOR, FLOOR_MARGIN = 1.25, 0.05  # a failure's least time: the decoy's argon2 time x 1.25 + 50 ms
 ENROL_COOKIE = "desk_enrol"
 ENROL_TTL = dt.timedelta(minutes=10)
 ENROL_TRIES = 5
@@ -115,6 +117,16 @@ class Enrolments:
             self._pending.pop(token).ring.forget()
 
 
+@dataclass(frozen=True)
+class Decoy:
+    """A password hash and a locked key nobody can open, and the least time a failure takes."""
+
+    hashed: str
+    locked: bytes
+    key_id: bytes
+    floor: float
+
+
 @dataclass
 class LoginState:
     replay: totp.ReplayGuard = field(default_factory=totp.ReplayGuard)
@@ -122,7 +134,7 @@ class LoginState:
     # Attempts on one name run one at a time, so parallel guesses cannot all slip in before the
     # failure counter is written. Striped, so unknown names cannot grow a table.
     stripes: tuple[threading.Lock, ...] = field(default_factory=lambda: tuple(threading.Lock() for _ in range(64)))
-    decoy: tuple[str, bytes, bytes] | None = None
+    decoy: Decoy | None = None
     decoy_lock: threading.Lock = field(default_factory=threading.Lock)
     slots: throttle.Argon2Slots = field(default_factory=lambda: throttle.Argon2Slots(2))
     devices: throttle.Devices = field(default_factory=lambda: throttle.Devices(secrets.token_bytes(32)))
@@ -206,19 +218,33 @@ def _clear_failures(worker: Caseworker) -> None:
     worker.locked_until = None
 
 
-def _decoy_work(password: str) -> None:
-    """The same two argon2 runs a real account costs, so unknown names take as long."""
+def _decoy() -> Decoy:
+    """Built once per process. Its floor is what the two argon2 runs of a login took then, plus
+    a margin: every failure is answered no sooner, so the database work that differs between an
+    unknown name, a known one and a paused one does not show in the timing."""
     state = login_state()
     with state.decoy_lock:
         if state.decoy is None:
             params = _settings().argon2
-            filler = secrets.token_urlsafe(16)
-            pair = KeyPair.generate()
-            state.decoy = (passwords.hash_password(filler, params), key_locking.lock(pair, filler, params), pair.id)
-    hashed, locked, kid = state.decoy
+            filler, pair = secrets.token_urlsafe(16), KeyPair.generate()
+            hashed, locked = passwords.hash_password(filler, params), key_locking.lock(pair, filler, params)
+            started = time.monotonic()
+            _run_decoy(hashed, locked, pair.id, "not " + filler)
+            floor = (time.monotonic() - started) * FLOOR_FACTOR + FLOOR_MARGIN
+            state.decoy = Decoy(hashed, locked, pair.id, floor)
+        return state.decoy
+
+
+def _run_decoy(hashed: str, locked: bytes, kid: bytes, password: str) -> None:
     passwords.verify_password(hashed, password)
     with contextlib.suppress(BadPassword):
         key_locking.unlock(locked, password, kid)
+
+
+def _decoy_work(password: str) -> None:
+    """The same two argon2 runs a real account costs, so unknown and paused names take as long."""
+    decoy = _decoy()
+    _run_decoy(decoy.hashed, decoy.locked, decoy.key_id, password)
 
 
 def _unlock(session: Session, worker: Caseworker, password: str) -> Keyring | None:
@@ -345,8 +371,13 @@ def attempt(username: str, password: str, code: str, device: str | None = None) 
     """Raises throttle.Busy when every argon2 slot stays taken. No database connection is held
     while waiting for a slot, so a flood of logins cannot starve the other pages of them."""
     state = login_state()
-    with state.slots.take(_is_trusted(username, device)), state.serialise(username), _db().session() as session:
-        return _check(session, username, password, code, device)
+    with state.slots.take(_is_trusted(username, device)):
+        started, floor = time.monotonic(), _decoy().floor
+        with state.serialise(username), _db().session() as session:
+            outcome = _check(session, username, password, code, device)
+    if outcome.result is Result.FAILED:
+        time.sleep(max(0.0, started + floor - time.monotonic()))  # outside the slot: costs no argon2
+    return outcome
 
 
 def _login_page(error: str | None = None, status: int = 200, target: str | None = None) -> tuple[str, int]:
