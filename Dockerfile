@@ -5,9 +5,13 @@
 #
 #   docker build -t reprisals .
 #   docker run -e DATABASE_URL=... -v rri-data:/data reprisals reprisals init      # once
-#   docker run -p 8080:8080 -v rri-data:/data reprisals                             # intake
-#   docker run -p 8081:8081 -v rri-data:/data reprisals \
+#   docker run -p 8080:8080 -v rri-data:/data -e RRI_INTAKE_HOST=report.example.org reprisals   # intake
+#   docker run -p 8081:8081 -v rri-data:/data -e RRI_DESK_HOST=desk.example.org reprisals \
 #       gunicorn -c /app/deploy/gunicorn_caseworker.py caseworker.wsgi:app            # caseworker
+#
+# Reach the two by different host names (above, report.example.org and desk.example.org), never
+# one name on two ports: browsers send a host's cookies to all its ports, so the intake would
+# receive the desk's session cookie. The desk answers 421 to any name but RRI_DESK_HOST.
 #
 # In production the intake and caseworker containers share only DATABASE_URL and the blob store
 # (RRI_BLOB_DIR); give each its own secrets volume so the intake host never holds the caseworker

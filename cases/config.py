@@ -12,6 +12,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from crypto.kdf import PRODUCTION, TESTING, Argon2Params
 
@@ -39,6 +40,10 @@ class Settings:
     pow_bits: int = 12
     argon2_slots: int = 2
     emergency_contacts_file: Path | None = None
+    # The host names each app answers on. Browsers keep cookies per host name, not per port, so
+    # the desk must never share one with the intake; the desk refuses requests for any other host.
+    desk_host: str | None = None
+    intake_host: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -61,7 +66,17 @@ class Settings:
             pow_bits=_integer(env, "RRI_POW_BITS", 12, low=0, high=30),
             argon2_slots=_integer(env, "RRI_ARGON2_SLOTS", 2),
             emergency_contacts_file=Path(env["RRI_EMERGENCY_CONTACTS"]) if env.get("RRI_EMERGENCY_CONTACTS") else None,
-        )
+            desk_host=_host_name(env, "RRI_DESK_HOST"),
+            intake_host=_host_name(env, "RRI_INTAKE_HOST"),
+        ).checked()
+
+    def checked(self) -> Settings:
+        if self.desk_host and self.desk_host == self.intake_host:
+            raise ConfigError(
+                "RRI_DESK_HOST and RRI_INTAKE_HOST are the same host name; browsers would hand the desk's "
+                "session cookie to the intake. Give the desk its own host name."
+            )
+        return self
 
     def pepper(self) -> bytes:
         return read_secret(self.pepper_file, "the token pepper")
@@ -77,6 +92,32 @@ def _integer(env: dict[str, str], name: str, default: int, low: int = 1, high: i
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}")
+    return value
+
+
+def host_name(value: str) -> str | None:
+    """The lower-case host name of a Host header or setting ("Desk.Example:8081" -> "desk.example");
+    None if it is not one."""
+    if not value or len(value) > 255 or any(ch.isspace() or ord(ch) < 33 or ord(ch) > 126 for ch in value):
+        return None
+    try:
+        parts = urlsplit("//" + value)
+        name = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return None
+    if not name or parts.path or parts.query or parts.fragment or parts.username is not None:
+        return None
+    return name
+
+
+def _host_name(env: dict[str, str], name: str) -> str | None:
+    raw = env.get(name)
+    if not raw:
+        return None
+    value = host_name(raw)
+    if value is None:
+        raise ConfigError(f"{name} must be a host name such as desk.example.org, not {raw!r}")
     return value
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, g, jsonify, render_template
-from sqlalchemy import func, select, text
+from flask_wtf.csrf import generate_csrf
+from sqlalchemy import text
 
 from cases import http
 from cases.blobs import FilesystemBlobStore
 from cases.config import Settings, read_secret
 from cases.db import Database
-from cases.models import Case
 
 from . import notifier
 from . import session as staff_session
@@ -31,6 +31,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.extensions["rri.db"] = database or Database(settings.database_url)
     app.extensions["rri.blobs"] = FilesystemBlobStore(settings.blob_dir)
     app.extensions["rri.vault"] = staff_session.KeyVault()
+    app.extensions["rri.sweeper"] = staff_session.start_sweeper(app)
+    protect = staff_session.install_csrf(app)
     # Content-free email notices from a background thread, only when RRI_NOTIFY_INTERVAL is set.
     app.extensions["rri.notifier"] = notifier.start_if_configured(app.extensions["rri.db"])
 
@@ -41,12 +43,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @app.before_request
     def _session() -> None:
+        staff_session.check_host()
         staff_session.load()
-        staff_session.check_csrf()
+        staff_session.bind_csrf(protect)
 
     @app.context_processor
     def _globals() -> dict:
-        return {"user": g.get("user"), "csrf_token": staff_session.csrf_token}
+        return {"user": g.get("user"), "csrf_token": generate_csrf}
 
     @app.after_request
     def _headers(response):  # type: ignore[no-untyped-def]
@@ -59,15 +62,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
         return handler
 
-    for code in (400, 403, 404, 405, 413, 500):
+    for code in (400, 403, 404, 405, 413, 421, 500):
         app.register_error_handler(code, _error_page(code))
 
     @app.get("/health")
     def health():  # type: ignore[no-untyped-def]
+        # Anonymous: says the desk and its database answer, nothing about what they hold.
         db: Database = app.extensions["rri.db"]
         with db.session() as session:
             session.execute(text("SELECT 1"))
-            cases = session.scalar(select(func.count()).select_from(Case))
-        return jsonify(status="ok", app="caseworker", cases=cases)
+        return jsonify(status="ok", app="caseworker")
 
     return app

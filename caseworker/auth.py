@@ -2,10 +2,12 @@
 
 A login needs three things: the password (checked against its argon2 hash), the private key it
 unlocks (cases.keyring.unlock), and a TOTP code, whose secret is sealed to that key and so can be
-read only after the unlock. Every failure says the same thing and costs the same argon2 work,
-so the page reveals neither which names exist nor which factor was wrong. Repeated failures lock
-the account for a growing while, in the database (shared by every thread, kept over restarts);
-a locked attempt does no argon2 work at all.
+read only after the unlock. Every failure -- unknown name, wrong factor, paused account -- gets
+the same status and page after the same argon2 work, so the answer reveals neither which names
+exist, nor which factor was wrong, nor whether the account is paused. Repeated failures from
+browsers the caseworker has not logged in from pause the account for a growing while, for such
+browsers only (caseworker/throttle.py); the count lives in the database (shared by every
+thread, kept over restarts).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import math
 import os
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from enum import Enum
 from urllib.parse import urlsplit
@@ -36,14 +39,18 @@ from crypto.errors import BadPassword
 from crypto.keys import KeyPair, fingerprint
 
 from . import session as staff_session
-from . import totp
+from . import throttle, totp
+from .auth_forms import MAX_PASSWORD, CodeForm, LoginForm, PasswordChangeForm, PreferencesForm
 
 bp = Blueprint("auth", __name__)
 
-GENERIC_FAILURE = "Wrong user name, password or code"
-MAX_FAILURES = 5  # the 5th failure in a row locks the account for 1 minute, then 2, 4, ... 60
+GENERIC_FAILURE = (
+    "Wrong user name, password or code. After repeated failures, logins from a browser you have "
+    "not logged in from before are paused for up to an hour."
+)
+MAX_FAILURES = 5  # the 5th untrusted failure in a row pauses the account for 1 minute, then 2, 4, ... 60
 MAX_LOCK_MINUTES = 60
-MAX_INPUT = 1024  # longer than any real password; spares argon2 megabyte inputs
+FLOOR_FACTOR, FLOOR_MARGIN = 1.25, 0.05  # a failure's least time: the decoy's argon2 time x 1.25 + 50 ms
 ENROL_COOKIE = "desk_enrol"
 ENROL_TTL = dt.timedelta(minutes=10)
 ENROL_TRIES = 5
@@ -110,6 +117,16 @@ class Enrolments:
             self._pending.pop(token).ring.forget()
 
 
+@dataclass(frozen=True)
+class Decoy:
+    """A password hash and a locked key nobody can open, and the least time a failure takes."""
+
+    hashed: str
+    locked: bytes
+    key_id: bytes
+    floor: float
+
+
 @dataclass
 class LoginState:
     replay: totp.ReplayGuard = field(default_factory=totp.ReplayGuard)
@@ -117,8 +134,10 @@ class LoginState:
     # Attempts on one name run one at a time, so parallel guesses cannot all slip in before the
     # failure counter is written. Striped, so unknown names cannot grow a table.
     stripes: tuple[threading.Lock, ...] = field(default_factory=lambda: tuple(threading.Lock() for _ in range(64)))
-    decoy: tuple[str, bytes, bytes] | None = None
+    decoy: Decoy | None = None
     decoy_lock: threading.Lock = field(default_factory=threading.Lock)
+    slots: throttle.Argon2Slots = field(default_factory=lambda: throttle.Argon2Slots(2))
+    devices: throttle.Devices = field(default_factory=lambda: throttle.Devices(secrets.token_bytes(32)))
 
     def serialise(self, username: str) -> threading.Lock:
         digest = hashlib.sha256(username.encode("utf-8", "replace")).digest()
@@ -127,7 +146,9 @@ class LoginState:
 
 @bp.record_once
 def _install(state) -> None:  # type: ignore[no-untyped-def]
-    state.app.extensions.setdefault("rri.login", LoginState())
+    app = state.app
+    slots = throttle.Argon2Slots(app.extensions["rri.settings"].argon2_slots)
+    app.extensions.setdefault("rri.login", LoginState(slots=slots, devices=throttle.Devices(app.config["SECRET_KEY"])))
 
 
 def login_state() -> LoginState:
@@ -197,19 +218,33 @@ def _clear_failures(worker: Caseworker) -> None:
     worker.locked_until = None
 
 
-def _decoy_work(password: str) -> None:
-    """The same two argon2 runs a real account costs, so unknown names take as long."""
+def _decoy() -> Decoy:
+    """Built once per process. Its floor is what the two argon2 runs of a login took then, plus
+    a margin: every failure is answered no sooner, so the database work that differs between an
+    unknown name, a known one and a paused one does not show in the timing."""
     state = login_state()
     with state.decoy_lock:
         if state.decoy is None:
             params = _settings().argon2
-            filler = secrets.token_urlsafe(16)
-            pair = KeyPair.generate()
-            state.decoy = (passwords.hash_password(filler, params), key_locking.lock(pair, filler, params), pair.id)
-    hashed, locked, kid = state.decoy
+            filler, pair = secrets.token_urlsafe(16), KeyPair.generate()
+            hashed, locked = passwords.hash_password(filler, params), key_locking.lock(pair, filler, params)
+            started = time.monotonic()
+            _run_decoy(hashed, locked, pair.id, "not " + filler)
+            floor = (time.monotonic() - started) * FLOOR_FACTOR + FLOOR_MARGIN
+            state.decoy = Decoy(hashed, locked, pair.id, floor)
+        return state.decoy
+
+
+def _run_decoy(hashed: str, locked: bytes, kid: bytes, password: str) -> None:
     passwords.verify_password(hashed, password)
     with contextlib.suppress(BadPassword):
         key_locking.unlock(locked, password, kid)
+
+
+def _decoy_work(password: str) -> None:
+    """The same two argon2 runs a real account costs, so unknown and paused names take as long."""
+    decoy = _decoy()
+    _run_decoy(decoy.hashed, decoy.locked, decoy.key_id, password)
 
 
 def _unlock(session: Session, worker: Caseworker, password: str) -> Keyring | None:
@@ -233,12 +268,27 @@ def set_session_cookie(response: Response, cookie: str) -> None:
     )
 
 
+def _device_cookie() -> str | None:
+    return request.cookies.get(throttle.DEVICE_COOKIE)
+
+
 def _open_session(worker: Caseworker, ring: Keyring, target: str | None) -> Response:
     if g.get("sid"):
         staff_session.end()  # a new login never inherits an old session id
     cookie = staff_session.start(worker, ring)
     response = redirect(target or home_for(worker))
     set_session_cookie(response, cookie)
+    if not login_state().devices.trusted(worker.id, _device_cookie()):
+        # This browser is now the caseworker's own: it keeps logging in while outsiders are paused.
+        response.set_cookie(
+            throttle.DEVICE_COOKIE,
+            login_state().devices.issue(worker.id),
+            max_age=throttle.DEVICE_MAX_AGE,
+            httponly=True,
+            samesite="Strict",
+            secure=_secure_cookies(),
+            path="/login",
+        )
     return response
 
 
@@ -247,7 +297,6 @@ def _open_session(worker: Caseworker, ring: Keyring, target: str | None) -> Resp
 
 class Result(Enum):
     FAILED = "failed"
-    LOCKED = "locked"
     ENROL = "enrol"
     OK = "ok"
 
@@ -257,33 +306,38 @@ class Outcome:
     result: Result
     worker: Caseworker | None = None
     ring: Keyring | None = None
-    minutes: int = 0
 
 
-def _fail(session: Session, worker: Caseworker, moment: dt.datetime, why: str) -> Outcome:
-    register_failure(worker, moment)
+def _fail(session: Session, worker: Caseworker, moment: dt.datetime, why: str, device: str | None) -> Outcome:
+    devices = login_state().devices
+    if devices.trusted(worker.id, device):
+        devices.failed(worker.id, device)  # the caseworker's own browser: only it loses trust
+    else:
+        register_failure(worker, moment)
     # The user name only because the account exists (an unknown "name" may be a mistyped password).
     audit.record(session, "login.failure", actor_id=worker.id, detail=f"{worker.username}: {why}")
     return Outcome(Result.FAILED)
 
 
-def _check(session: Session, username: str, password: str, code: str) -> Outcome:
+def _check(session: Session, username: str, password: str, code: str, device: str | None) -> Outcome:
     worker = session.scalar(select(Caseworker).where(Caseworker.username == username))
     if worker is None:
         _decoy_work(password)
         audit.record(session, "login.failure")
         return Outcome(Result.FAILED)
     moment = now()
-    minutes = _minutes_locked(worker, moment)
-    if minutes:
+    trusted = login_state().devices.trusted(worker.id, device)
+    if not trusted and _minutes_locked(worker, moment):
+        # Paused for untrusted browsers: the same work and answer as any other failure.
+        _decoy_work(password)
         audit.record(session, "login.locked", actor_id=worker.id, detail=worker.username)
-        return Outcome(Result.LOCKED, minutes=minutes)
+        return Outcome(Result.FAILED)
     ring = _unlock(session, worker, password)
     if ring is None:
-        return _fail(session, worker, moment, "wrong password")
+        return _fail(session, worker, moment, "wrong password", device)
     if worker.disabled:
         ring.forget()
-        return _fail(session, worker, moment, "account disabled")
+        return _fail(session, worker, moment, "account disabled", device)
     if worker.totp_secret is None:
         # Right password, no authenticator yet: no session until a first code is confirmed.
         audit.record(session, "totp.enrol_start", actor_id=worker.id, detail=worker.username)
@@ -293,21 +347,46 @@ def _check(session: Session, username: str, password: str, code: str) -> Outcome
     secret = totp.open_secret(ring.owner, worker.totp_secret)
     if not login_state().replay.accept(worker.id, secret, code):
         ring.forget()
-        return _fail(session, worker, moment, "wrong or reused code")
-    _clear_failures(worker)
+        return _fail(session, worker, moment, "wrong or reused code", device)
+    if trusted:
+        # Outsiders' failures keep pausing untrusted browsers: a trusted login does not reset them.
+        login_state().devices.succeeded(worker.id, device)
+    else:
+        _clear_failures(worker)
     audit.record(session, "login.success", actor_id=worker.id, detail=worker.username)
     session.flush()
     session.expunge(worker)
     return Outcome(Result.OK, worker=worker, ring=ring)
 
 
-def attempt(username: str, password: str, code: str) -> Outcome:
-    with login_state().serialise(username), _db().session() as session:
-        return _check(session, username, password, code)
+def _is_trusted(username: str, device: str | None) -> bool:
+    if not device:
+        return False
+    with _db().session() as session:
+        worker_id = session.scalar(select(Caseworker.id).where(Caseworker.username == username))
+    return worker_id is not None and login_state().devices.trusted(worker_id, device)
+
+
+def attempt(username: str, password: str, code: str, device: str | None = None) -> Outcome:
+    """Raises throttle.Busy when every argon2 slot stays taken. No database connection is held
+    while waiting for a slot, so a flood of logins cannot starve the other pages of them."""
+    state = login_state()
+    with state.slots.take(_is_trusted(username, device)):
+        started, floor = time.monotonic(), _decoy().floor
+        with state.serialise(username), _db().session() as session:
+            outcome = _check(session, username, password, code, device)
+    if outcome.result is Result.FAILED:
+        time.sleep(max(0.0, started + floor - time.monotonic()))  # outside the slot: costs no argon2
+    return outcome
 
 
 def _login_page(error: str | None = None, status: int = 200, target: str | None = None) -> tuple[str, int]:
     return render_template("login.html", error=error, notice=None, next=target), status
+
+
+def _busy() -> Response:
+    page = render_template("error.html", code=503)
+    return Response(page, status=503, headers={"Retry-After": str(throttle.RETRY_AFTER_SECONDS)})
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -318,15 +397,13 @@ def login():  # type: ignore[no-untyped-def]
     if request.method == "GET":
         return _login_page(target=target)
     _refuse_cross_site()
-    username = request.form.get("username", "").strip()
-    password = request.form.get("password", "")
-    code = request.form.get("code", "")
-    if not username or not password or len(username) > 64 or len(password) > MAX_INPUT:
+    form = LoginForm()
+    if not form.validate():
         return _login_page(GENERIC_FAILURE, 401, target)
-    outcome = attempt(username, password, code)
-    if outcome.result is Result.LOCKED:
-        unit = "minute" if outcome.minutes == 1 else "minutes"
-        return _login_page(f"Too many attempts; try again in {outcome.minutes} {unit}", 429, target)
+    try:
+        outcome = attempt(form.username.data or "", form.password.data or "", form.code.data or "", _device_cookie())
+    except throttle.Busy:
+        return _busy()
     if outcome.result is Result.FAILED:
         return _login_page(GENERIC_FAILURE, 401, target)
     assert outcome.worker is not None and outcome.ring is not None
@@ -394,7 +471,9 @@ def enrol():  # type: ignore[no-untyped-def]
     if request.method == "GET":
         return _enrol_page(enrolment)
     _refuse_cross_site()
-    if not login_state().replay.accept(enrolment.worker_id, enrolment.secret, request.form.get("code", "")):
+    form = CodeForm()
+    code = form.code.data if form.validate() else ""
+    if not login_state().replay.accept(enrolment.worker_id, enrolment.secret, code or ""):
         return _enrol_retry(token, enrolment)
     worker = _store_secret(enrolment)
     login_state().enrolments.take(token)
@@ -481,11 +560,12 @@ def account():  # type: ignore[no-untyped-def]
     return _account_page()
 
 
-def _new_password_problem(new: str, again: str) -> str | None:
+def _new_password_problem(form: PasswordChangeForm) -> str | None:
+    if not form.validate():
+        return f"Fill in all three password fields, each at most {MAX_PASSWORD} characters."
+    new, again = form.new.data or "", form.again.data or ""
     if new != again:
         return "The two new passwords are not the same."
-    if len(new) > MAX_INPUT:
-        return "That password is too long."
     try:
         passwords.check_strength(new)
     except passwords.WeakPassword as exc:
@@ -497,7 +577,8 @@ def _relock(worker_id: int, current: str, new: str) -> str:
     """Re-hash the password and re-lock the private key under it; 'ok', 'wrong' or 'locked'."""
     params = _settings().argon2
     owner = g.keyring.owner
-    with login_state().serialise(g.user.username), _db().session() as session:
+    state = login_state()
+    with state.slots.take(trusted=True), state.serialise(g.user.username), _db().session() as session:
         worker = session.get_one(Caseworker, worker_id)
         if worker.key_id != owner.id.hex():
             abort(409)
@@ -515,12 +596,15 @@ def _relock(worker_id: int, current: str, new: str) -> str:
 @bp.post("/account/password")
 @staff_session.require()
 def change_password():  # type: ignore[no-untyped-def]
-    new, again = request.form.get("new", ""), request.form.get("again", "")
-    problem = _new_password_problem(new, again)
+    form = PasswordChangeForm()
+    problem = _new_password_problem(form)
     if problem:
         return _account_page(error=problem, status=400)
     worker, ring = g.user, g.keyring
-    result = _relock(worker.id, request.form.get("current", "")[:MAX_INPUT], new)
+    try:
+        result = _relock(worker.id, form.current.data or "", form.new.data or "")
+    except throttle.Busy:
+        return _busy()
     if result == "locked":
         # Someone at an open session guessing the password: end every session of the account.
         staff_session.end_all_for(worker.id)
@@ -533,18 +617,12 @@ def change_password():  # type: ignore[no-untyped-def]
     staff_session.end_all_for(worker.id)
     g.sid = None
     cookie = staff_session.start(worker, survivor)
-    # The page below embeds a CSRF token bound to the new session id (session.py hashes alike).
-    g.sid, g.keyring = hashlib.sha256(cookie.encode()).hexdigest(), survivor
+    # The page below embeds a CSRF token bound to the new session id.
+    g.sid, g.keyring = staff_session.session_id(cookie), survivor
+    staff_session.rebind_csrf()
     response = Response(*_account_page(message="Password changed. Your other sessions were ended."))
     set_session_cookie(response, cookie)
     return response
-
-
-def _valid_email(value: str) -> bool:
-    local, at, domain = value.partition("@")
-    return bool(at and local and "." in domain and len(value) <= 254) and not any(
-        ch.isspace() or ch in "<>,;\"'" for ch in value
-    )
 
 
 def _changes(worker: Caseworker, language: str, email: str | None) -> list[tuple[str, object, object]]:
@@ -554,12 +632,13 @@ def _changes(worker: Caseworker, language: str, email: str | None) -> list[tuple
 @bp.post("/account/preferences")
 @staff_session.require()
 def preferences():  # type: ignore[no-untyped-def]
-    language = request.form.get("language", "")
-    email = request.form.get("email", "").strip()
-    if language not in LANGUAGES:
-        return _account_page(error="Choose one of the listed languages.", status=400)
-    if email and not _valid_email(email):
+    form = PreferencesForm()
+    form.language.choices = list(LANGUAGES.items())
+    if not form.validate():
+        if form.language.errors:
+            return _account_page(error="Choose one of the listed languages.", status=400)
         return _account_page(error="That e-mail address does not look right.", status=400)
+    language, email = form.language.data or "", form.email.data or ""
     with _db().session() as session:
         worker = session.get_one(Caseworker, g.user.id)
         changed = [name for name, before, after in _changes(worker, language, email or None) if before != after]

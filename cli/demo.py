@@ -22,7 +22,7 @@ from crypto import token
 from crypto.envelope import Purpose, seal
 from crypto.stream import seal_file
 
-from .main import open_database, print_recovery
+from .main import host_names, open_database, print_recovery
 from .prompts import UserError
 
 MARKER = ".reprisals-demo"
@@ -80,6 +80,7 @@ def _reset_home(home: Path) -> None:
 
 def run_demo(args: argparse.Namespace, settings: Settings) -> None:
     settings = _demo_settings(settings)
+    names = host_names(args, settings)  # a wrong option is reported before the demo is rebuilt
     if not settings.database_url.startswith("sqlite:"):
         raise UserError("the demo runs on its own SQLite file only; unset DATABASE_URL")
     _reset_home(settings.home)
@@ -120,4 +121,4 @@ def run_demo(args: argparse.Namespace, settings: Settings) -> None:
         return
     from .serve import serve
 
-    serve(settings, args.host, args.intake_port, args.caseworker_port)
+    serve(settings, args.host, args.intake_port, args.caseworker_port, *names)

@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from cases import audit, installation, keyring, migrate, retention
 from cases.blobs import FilesystemBlobStore
-from cases.config import ConfigError, Settings, create_secret
+from cases.config import ConfigError, Settings, create_secret, host_name
 from cases.db import Database
 from cases.intake_keys import NoIntakeKey, describe
 from cases.models import AuditEvent, Caseworker, Role
@@ -152,7 +152,29 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     with open_database(settings).session() as session:
         if not installation.is_initialised(session):
             raise UserError("not initialised yet: run 'reprisals init' (or 'reprisals demo') first")
-    serve(settings, args.host, args.intake_port, args.caseworker_port)
+    serve(settings, args.host, args.intake_port, args.caseworker_port, *host_names(args, settings))
+
+
+def host_names(args: argparse.Namespace, settings: Settings) -> tuple[str, str]:
+    """The intake's and the desk's host names: options, else RRI_INTAKE_HOST / RRI_DESK_HOST, else
+    the loopback pair 127.0.0.1 / localhost."""
+    from .serve import DESK_NAME, INTAKE_NAME
+
+    names = []
+    for given, configured, default, option in (
+        (args.intake_name, settings.intake_host, INTAKE_NAME, "--intake-name"),
+        (args.desk_name, settings.desk_host, DESK_NAME, "--desk-name"),
+    ):
+        name = host_name(given) if given is not None else configured or default
+        if name is None:
+            raise UserError(f"{option} must be a host name such as localhost, not {given!r}")
+        names.append(name)
+    if names[0] == names[1]:
+        raise UserError(
+            "the intake and the desk need different host names (browsers share cookies across ports); "
+            "set --intake-name and --desk-name"
+        )
+    return names[0], names[1]
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> None:
@@ -191,9 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     command("notify", cmd_notify, "email content-free notices about new activity (for cron)")
 
     def server_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--host", default="127.0.0.1")
+        p.add_argument("--host", default="127.0.0.1", help="address both apps listen on (default: 127.0.0.1)")
         p.add_argument("--intake-port", type=int, default=8080)
         p.add_argument("--caseworker-port", type=int, default=8081)
+        p.add_argument("--intake-name", help="host name reporters use (default: RRI_INTAKE_HOST or 127.0.0.1)")
+        p.add_argument("--desk-name", help="the desk's own host name (default: RRI_DESK_HOST or localhost)")
 
     server_options(command("serve", cmd_serve, "run the intake and caseworker apps"))
     p = command("demo", cmd_demo, "set up a demo installation with sample cases, print a login, and serve it")

@@ -76,13 +76,16 @@ def file_report(session: Session, report: dict[str, Any], **options: Any) -> Cas
     ).case
 
 
-def session_cookie(app, database, username: str = "admin", password: str = ADMIN_PASSWORD) -> str:  # type: ignore[no-untyped-def]
-    """The cookie of a real session whose keys were unlocked with the password."""
+def session_cookie(
+    app, database, username: str = "admin", password: str = ADMIN_PASSWORD, host: str = "localhost"
+) -> str:  # type: ignore[no-untyped-def]
+    """The cookie of a real session whose keys were unlocked with the password, opened on
+    ``host`` (the test client's default; a session works only on the host name it was opened on)."""
     with database.session() as session:
         worker = session.scalar(select(Caseworker).where(Caseworker.username == username))
         ring = keyring.unlock(session, worker, password)
         session.expunge(worker)
-    with app.test_request_context():
+    with app.test_request_context(base_url=f"http://{host}/"):
         return staff_session.start(worker, ring)
 
 

@@ -10,14 +10,16 @@ import re
 import pytest
 from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
+from flask import Flask
 from sqlalchemy import select, text, update
 
 import cases.keyring
 import cases.passwords
 import crypto.passwords
 from cases import audit, installation, keyring
+from cases.db import Database
 from cases.models import AuditEvent, Caseworker, Role, StaffSession
-from caseworker import auth, totp
+from caseworker import auth, throttle, totp
 from caseworker import session as staff_session
 from crypto.errors import BadPassword
 
@@ -197,35 +199,68 @@ def _count_argon2(monkeypatch) -> list[str]:  # type: ignore[no-untyped-def]
     return calls
 
 
-def test_five_failures_lock_the_account_without_argon2_work(app, database, enrolled, clock, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    client = app.test_client()
+def test_untrusted_failures_pause_the_account_but_not_its_own_browser(
+    app: Flask, database: Database, enrolled: bytes, clock: FakeTime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    own = app.test_client()
+    first = post_login(own, "admin", ADMIN_PASSWORD, code_for(enrolled, clock))
+    device = next(h for h in first.headers.getlist("Set-Cookie") if h.startswith(f"{throttle.DEVICE_COOKIE}="))
+    assert "HttpOnly" in device and "SameSite=Strict" in device and "Path=/login" in device
+    assert "admin" not in device.split(";")[0], "nothing identifying in the device cookie"
+    own.post("/logout", data={"csrf": csrf_of(own, app, "/account")})
+
+    outsider = app.test_client()
     for _ in range(auth.MAX_FAILURES):
-        assert post_login(client, "admin", "wrong password, again", "123456").status_code == 401
+        assert post_login(outsider, "admin", "wrong password, again", "123456").status_code == 401
     worker = worker_named(database, "admin")
     assert worker.failed_logins == 5 and worker.locked_until is not None
 
+    # Paused for the outsider even with the right password and code, and told nothing new; the
+    # answer costs the same argon2 work as any other failure.
+    clock.advance()
     calls = _count_argon2(monkeypatch)
-    locked = post_login(client, "admin", ADMIN_PASSWORD, code_for(enrolled, clock))
-    assert locked.status_code == 429
-    assert "Too many attempts; try again in 1 minute" in locked.get_data(as_text=True)
-    assert session_cookie(locked) is None
-    assert calls == [], "a locked account costs no argon2 work"
+    paused = post_login(outsider, "admin", ADMIN_PASSWORD, code_for(enrolled, clock))
+    assert paused.status_code == 401 and GENERIC in paused.get_data(as_text=True)
+    assert session_cookie(paused) is None
+    assert sorted(calls) == ["cases.passwords.verify_password", "crypto.passwords.unlock"]
     assert [e.detail for e in events(database, "login.locked")] == ["admin"]
 
-    # The lock lapses; the next failure locks for twice as long.
-    with database.session() as session:
-        session.execute(update(Caseworker).values(locked_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
-    assert post_login(client, "admin", "still wrong password", "123456").status_code == 401
-    assert calls, "an unlocked account is checked normally"
-    again = post_login(client, "admin", ADMIN_PASSWORD, code_for(enrolled, clock))
-    assert "try again in 2 minutes" in again.get_data(as_text=True)
+    # The caseworker's own browser still logs in, and that does not lift the outsiders' pause.
+    clock.advance()
+    response = post_login(own, "admin", ADMIN_PASSWORD, code_for(enrolled, clock))
+    assert response.status_code == 302 and session_cookie(response)
+    assert worker_named(database, "admin").locked_until is not None
 
-    # Once the lock has lapsed, the right password and code log in and reset the counter.
+    # Once the pause lapses, the next untrusted failure pauses for twice as long.
     with database.session() as session:
         session.execute(update(Caseworker).values(locked_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
-    assert session_cookie(post_login(client, "admin", ADMIN_PASSWORD, code_for(enrolled, clock)))
-    worker = worker_named(database, "admin")
-    assert worker.failed_logins == 0 and worker.locked_until is None
+    before = dt.datetime.now(dt.UTC)
+    assert post_login(outsider, "admin", "still wrong password", "123456").status_code == 401
+    until = worker_named(database, "admin").locked_until
+    assert until is not None and until.replace(tzinfo=dt.UTC) - before > dt.timedelta(seconds=110)
+
+
+def test_a_trusted_browser_that_keeps_failing_is_trusted_no_more(
+    app: Flask, database: Database, enrolled: bytes, clock: FakeTime
+) -> None:
+    own = app.test_client()
+    assert session_cookie(post_login(own, "admin", ADMIN_PASSWORD, code_for(enrolled, clock)))
+    own.post("/logout", data={"csrf": csrf_of(own, app, "/account")})
+    for _ in range(throttle.DEVICE_FAILURES):
+        assert post_login(own, "admin", "a wrong guess", "123456").status_code == 401
+    assert worker_named(database, "admin").failed_logins == 0, "a trusted browser's failures are its own"
+    assert post_login(own, "admin", "a wrong guess", "123456").status_code == 401
+    assert worker_named(database, "admin").failed_logins == 1, "now it counts as any other browser"
+
+
+def test_a_forged_device_cookie_is_not_trusted(
+    app: Flask, database: Database, enrolled: bytes, clock: FakeTime
+) -> None:
+    outsider = app.test_client()
+    outsider.set_cookie(throttle.DEVICE_COOKIE, "made-up.0123abcd", path="/login")
+    for _ in range(auth.MAX_FAILURES):
+        post_login(outsider, "admin", "wrong password, again", "123456")
+    assert worker_named(database, "admin").locked_until is not None
 
 
 def test_lock_grows_to_an_hour_at_most() -> None:

@@ -61,7 +61,7 @@ class Desk:
 def desk(settings, database, installed) -> Iterator[Desk]:  # type: ignore[no-untyped-def]
     """The caseworker app on a loopback port, and an admin session cookie for it."""
     app = desk_app(settings, database)
-    cookie = session_cookie(app, database)
+    cookie = session_cookie(app, database, host="127.0.0.1")  # the name it is served on below
     with serve(app) as url:
         yield Desk(url, cookie)
 
