@@ -148,10 +148,14 @@ def put_chunk(session: Session, blobs: BlobStore, attachment: Attachment, index:
 
 def present_chunks(session: Session, attachment: Attachment) -> list[int]:
     """Which chunks the server has: what a resuming client asks for."""
+    return present_chunks_of(session, attachment.id)
+
+
+def present_chunks_of(session: Session, attachment_id: str) -> list[int]:
     return list(
         session.scalars(
             select(AttachmentChunk.index)
-            .where(AttachmentChunk.attachment_id == attachment.id)
+            .where(AttachmentChunk.attachment_id == attachment_id)
             .order_by(AttachmentChunk.index)
         )
     )
