@@ -97,7 +97,7 @@ def gunicorn_app(app: Literal["intake", "caseworker"], env: dict[str, str], **ex
             time.sleep(0.1)
         yield server
     finally:
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGQUIT)  # quick shutdown: a test has no requests to finish
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
@@ -118,8 +118,10 @@ class _Plan:
 def _close(sock: socket.socket, reset: bool = False) -> None:
     with suppress(OSError):
         if reset:
-            # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+            # SO_LINGER with a zero timeout makes close() send RST instead of FIN; SHUT_RD sends
+            # nothing but wakes a thread blocked reading it, which would otherwise delay the close.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.shutdown(socket.SHUT_RD)
         else:
             sock.shutdown(socket.SHUT_RDWR)
     with suppress(OSError):
@@ -229,18 +231,32 @@ def cutting_proxy(port: int) -> Iterator[CuttingProxy]:
         proxy.stop()
 
 
-def send(
+@dataclass
+class Reply:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+
+def exchange(
     base_url: str, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None, timeout: float = 30
-) -> tuple[int, bytes]:
+) -> Reply:
     """One request on its own connection; raises OSError/HTTPException if the link breaks."""
     host, port = base_url.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
     try:
         conn.request(method, path, body=body, headers={"Connection": "close", **(headers or {})})
         response = conn.getresponse()
-        return response.status, response.read()
+        return Reply(response.status, response.headers, response.read())
     finally:
         conn.close()
+
+
+def send(
+    base_url: str, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None, timeout: float = 30
+) -> tuple[int, bytes]:
+    reply = exchange(base_url, method, path, body, headers, timeout)
+    return reply.status, reply.body
 
 
 def link_broke(base_url: str, method: str, path: str, body: bytes, headers: dict[str, str]) -> bool:
