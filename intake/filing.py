@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import secrets
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 
@@ -77,7 +75,7 @@ class Intake:
     db: Database
     blobs: BlobStore
     slots: Slots
-    _in_flight: dict[str, threading.Event] = field(default_factory=dict)
+    _in_flight: dict[str, tuple[threading.Lock, int]] = field(default_factory=dict)  # nonce: lock, users
     _in_flight_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @cached_property
@@ -142,75 +140,83 @@ class Intake:
         """File once per ``nonce``: every repeat gets the first case, its token and its live uploads."""
         if not valid_nonce(nonce):
             raise ValueError("a submission nonce is 22 to 64 base64url characters")
-        with self._in_flight_of(nonce):
-            repeat = self._repeat(nonce)
-            if repeat is not None:
-                return repeat
-            new_token = tokens_fmt.generate()
-            derived = self.derive(new_token)
-            try:
-                with self.db.session() as session:
-                    intake_key_id = reports.check_envelope(session, envelope, Purpose.REPORT)
-                    secret_for = partial(upload_secret, nonce)
-                    declared_uploads = self._new_uploads(session, list(declared), secret_for)
-                    whole_uploads = self._new_uploads(session, [(m, len(c)) for m, c in whole], secret_for)
-                    case_id, created = intake_writes.file_case(
-                        session,
-                        case_id=new_id(),
-                        submission_key=reports.submission_key(nonce),
-                        urgent=urgent,
-                        sealed_in=sealed_in,
-                        token_lookup=derived.lookup,
-                        reporter_public_key=derived.reporter.public,
-                        receipt_box=seal_receipt(nonce, new_token),
-                        intake_key_id=intake_key_id,
-                        envelope=envelope,
-                        day=today(),
-                        uploads=[u for u, _s in declared_uploads + whole_uploads],
-                    )
-                    if created:
-                        self._store_whole(session, whole_uploads, list(whole))
-                        uploads = [Upload(u.id, secret, u.chunk_count) for u, secret in declared_uploads]
-                        return Receipt(case_id, new_token, True, uploads, urgent)
-            except IntegrityError:
-                pass  # the same submit raced itself in another process, and the other one won
-            # Another copy of this submit filed it first: answer with that case, never this token.
-            repeat = self._repeat(nonce)
-            if repeat is None:
-                raise RuntimeError("a submission that lost a race left no case")
+        self._hold(nonce)
+        repeat = self._repeat(nonce)
+        if repeat is not None:
             return repeat
-
-    @contextmanager
-    def _in_flight_of(self, nonce: str) -> Iterator[None]:
-        """Copies of one submit in this process run one after the other, so a later copy finds
-        the case the first one filed instead of deriving a token of its own (copies in other
-        processes meet at the database's unique submission key instead)."""
-        while True:
-            with self._in_flight_lock:
-                running = self._in_flight.get(nonce)
-                if running is None:
-                    mine = self._in_flight[nonce] = threading.Event()
-                    break
-            running.wait(timeout=IN_FLIGHT_WAIT_SECONDS)
+        new_token = tokens_fmt.generate()
+        derived = self.derive(new_token)
         try:
-            yield
-        finally:
-            with self._in_flight_lock:
+            with self.db.session() as session:
+                intake_key_id = reports.check_envelope(session, envelope, Purpose.REPORT)
+                secret_for = partial(upload_secret, nonce)
+                declared_uploads = self._new_uploads(session, list(declared), secret_for)
+                whole_uploads = self._new_uploads(session, [(m, len(c)) for m, c in whole], secret_for)
+                case_id, created = intake_writes.file_case(
+                    session,
+                    case_id=new_id(),
+                    submission_key=reports.submission_key(nonce),
+                    urgent=urgent,
+                    sealed_in=sealed_in,
+                    token_lookup=derived.lookup,
+                    reporter_public_key=derived.reporter.public,
+                    receipt_box=seal_receipt(nonce, new_token),
+                    intake_key_id=intake_key_id,
+                    envelope=envelope,
+                    day=today(),
+                    uploads=[u for u, _s in declared_uploads + whole_uploads],
+                )
+                if created:
+                    self._store_whole(session, whole_uploads, list(whole))
+                    uploads = [Upload(u.id, secret, u.chunk_count) for u, secret in declared_uploads]
+                    return Receipt(case_id, new_token, True, uploads, urgent)
+        except IntegrityError:
+            pass  # the same submit raced itself in another process, and the other one won
+        # Another copy of this submit filed it first: answer with that case, never this token.
+        repeat = self._repeat(nonce)
+        if repeat is None:
+            raise RuntimeError("a submission that lost a race left no case")
+        return repeat
+
+    def _hold(self, nonce: str) -> None:
+        """Copies of one submit in this process are handled one after the other, each copy to
+        the end of its request, so a later copy finds the case the first one filed instead of
+        failing its spent proof-of-work or deriving a token of its own. (Copies in other processes
+        meet at the database's unique submission key.) Released by ``release_held``."""
+        held = g.setdefault("rri_held_nonces", [])
+        if nonce in held:
+            return
+        with self._in_flight_lock:
+            lock, users = self._in_flight.get(nonce, (threading.Lock(), 0))
+            self._in_flight[nonce] = (lock, users + 1)
+        if lock.acquire(timeout=IN_FLIGHT_WAIT_SECONDS):
+            held.append(nonce)
+        else:
+            self._forget(nonce)
+
+    def _forget(self, nonce: str) -> None:
+        with self._in_flight_lock:
+            lock, users = self._in_flight[nonce]
+            if users == 1:
                 del self._in_flight[nonce]
-            mine.set()
+            else:
+                self._in_flight[nonce] = (lock, users - 1)
+
+    def release_held(self, _error: BaseException | None = None) -> None:
+        """At the end of each request: let the next copy of its submit go on."""
+        for nonce in g.pop("rri_held_nonces", []):
+            self._in_flight[nonce][0].release()
+            self._forget(nonce)
 
     def repeat(self, nonce: str) -> Receipt | None:
         """The receipt of an earlier submit with this nonce, or None (cheap: no argon2).
 
-        A copy of a submit still being filed in this process is waited for, so a double tap
+        A copy of a submit still being handled in this process is waited for, so a double tap
         shows the token of the first tap, not a form or an error.
         """
         if not valid_nonce(nonce):
             return None
-        with self._in_flight_lock:
-            running = self._in_flight.get(nonce)
-        if running is not None:
-            running.wait(timeout=IN_FLIGHT_WAIT_SECONDS)
+        self._hold(nonce)
         return self._repeat(nonce)
 
     def _repeat(self, nonce: str) -> Receipt | None:

@@ -47,9 +47,12 @@ class Server:
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    final_log: str | None = None  # kept when the server stops and its log file is removed
 
     def log(self) -> str:
         """Everything gunicorn and the app wrote so far (access log and errors)."""
+        if self.final_log is not None:
+            return self.final_log
         return self.log_path.read_text(errors="replace")
 
 
@@ -103,6 +106,7 @@ def gunicorn_app(app: Literal["intake", "caseworker"], env: dict[str, str], **ex
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        server.final_log = server.log()
         log_path.unlink(missing_ok=True)
 
 
