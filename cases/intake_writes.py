@@ -21,12 +21,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
-from crypto.stream import CHUNK_SIZE
-
 from .models import Attachment, AttachmentChunk, Case, Direction, Message, SealedIn, Status, StatusChange, Submission
-from .reports import Rejected
-
-SEALED_CHUNK = CHUNK_SIZE + 16  # plaintext chunk plus the AES-GCM tag
+from .reports import Rejected, chunk_fits
 
 
 class NoCapability(Exception):
@@ -54,13 +50,6 @@ class UploadState:
 
 def secret_hash(secret: str) -> str:
     return hashlib.sha256(b"rri/v1 upload " + secret.encode()).hexdigest()
-
-
-def chunk_fits(index: int, chunk_count: int, size: int) -> bool:
-    """Every chunk but the last is full; the last holds at least its tag."""
-    if not 0 <= index < chunk_count or not 16 <= size <= SEALED_CHUNK:
-        return False
-    return index == chunk_count - 1 or size == SEALED_CHUNK
 
 
 def _postgres(session: Session) -> bool:

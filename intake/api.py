@@ -153,7 +153,7 @@ def chunk(attachment_id: str, index: int):  # type: ignore[no-untyped-def]
             return jsonify(error="unknown upload"), 404
     if state.complete:
         return jsonify(complete=True)  # a retry after the answer was lost: the file is done
-    if not intake_writes.chunk_fits(index, state.chunk_count, size):
+    if not reports.chunk_fits(index, state.chunk_count, size):
         return jsonify(error="this chunk does not fit its place in the file"), 400
     data = _whole_body(size)
     if data is None:
