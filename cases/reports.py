@@ -144,7 +144,7 @@ def put_chunk(session: Session, blobs: BlobStore, attachment: Attachment, index:
     if not 0 <= index < attachment.chunk_count:
         raise Rejected(f"chunk {index} is outside this file's {attachment.chunk_count} chunks")
     if attachment.complete:
-        raise Rejected("a complete file never changes")
+        return  # a complete file never changes: a retry stores nothing
     if not chunk_fits(index, attachment.chunk_count, len(sealed)):
         raise Rejected(f"chunk {index} of {len(sealed)} bytes does not fit its place in the file")
     blobs.put(chunk_key(attachment.id, index), sealed)
