@@ -25,7 +25,7 @@ import intake
 from cases import intake_writes
 from cases.db import Database
 from cases.intake_keys import current
-from cases.models import Attachment, AttachmentChunk, Base, Case, SealedIn, Status
+from cases.models import Attachment, AttachmentChunk, Base, Case, Message, SealedIn, Status
 from crypto.envelope import Purpose, seal
 from crypto.stream import seal_file
 from intake import pow as pow_module
@@ -174,9 +174,10 @@ def filed(settings, database, installed, restricted, monkeypatch):  # type: igno
         )
         assert response.status_code == 200, response.get_data(as_text=True)
     assert response.get_json() == {"complete": True}
+    app.config["rri.test.token"] = answer["token"]  # for the follow-up journey below
     with database.session() as session:
         case = session.scalar(select(Case))
-        return case.id, upload, chunks, engine
+        return case.id, upload, chunks, engine, client
 
 
 def _refused(engine: Engine, sql: str, **params: object) -> None:
@@ -185,7 +186,7 @@ def _refused(engine: Engine, sql: str, **params: object) -> None:
 
 
 def test_every_write_the_audit_made_fails_under_the_role(database, filed) -> None:  # type: ignore[no-untyped-def]
-    case_id, upload, _chunks, engine = filed
+    case_id, upload, _chunks, engine, _client = filed
     _refused(engine, "UPDATE cases SET reporter_public_key = :k WHERE id = :i", k=b"\x04" * 65, i=case_id)
     _refused(engine, "UPDATE cases SET status = 'closed', closed_on = '2000-01-01' WHERE id = :i", i=case_id)
     _refused(engine, "UPDATE cases SET urgent = false WHERE id = :i", i=case_id)
@@ -224,7 +225,7 @@ def test_every_write_the_audit_made_fails_under_the_role(database, filed) -> Non
 
 
 def test_a_repeated_submission_key_cannot_change_the_first_case(database, filed) -> None:  # type: ignore[no-untyped-def]
-    case_id, _upload, _chunks, engine = filed
+    case_id, _upload, _chunks, engine, _client = filed
     with database.session() as session:
         key = session.get_one(Case, case_id).submission_key
     with Database(engine).session() as session:
@@ -246,3 +247,28 @@ def test_a_repeated_submission_key_cannot_change_the_first_case(database, filed)
     with database.session() as session:
         case = session.get_one(Case, case_id)
         assert case.urgent is True and case.reporter_public_key != b"\x04" * 65 and case.token_lookup != b"\x01" * 32
+
+
+def test_a_follow_up_with_a_file_works_under_the_role(database, filed) -> None:  # type: ignore[no-untyped-def]
+    case_id, _upload, _chunks, _engine, client = filed
+    with database.session() as session:
+        public = current(session).public_key
+    manifest, chunks = seal_file(public, b"more", "more.txt", "text/plain")
+    html = client.get("/en/status").get_data(as_text=True)
+    fields = dict(re.findall(r'name="(csrf|challenge)" value="([^"]*)"', html))
+    body = {
+        **fields,
+        "solution": "0",
+        "token": client.application.config["rri.test.token"],
+        "team": _b64(seal(public, Purpose.MESSAGE, b"sealed", context=f"case:{case_id}".encode())),
+        "files": [{"manifest": _b64(manifest), "chunks": 1}],
+    }
+    response = client.post("/en/api/message", json=body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    upload = response.get_json()["uploads"][0]
+    sent = client.put(f"/api/upload/{upload['id']}/0", data=chunks[0], headers={"X-Upload-Secret": upload["secret"]})
+    assert sent.get_json() == {"complete": True}
+    with database.session() as session:
+        messages = session.scalars(select(Message).where(Message.case_id == case_id)).all()
+        assert len(messages) == 1
+        assert session.get_one(Attachment, upload["id"]).message_id == messages[0].id
