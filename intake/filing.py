@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 
 from flask import g
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from cases import intake_writes, reports, tokens
 from cases.blobs import BlobStore, chunk_key
@@ -59,6 +61,10 @@ class Receipt:
     urgent: bool = False
 
 
+def _fresh_secret(_upload_id: str) -> str:
+    return secrets.token_urlsafe(24)  # a follow-up has no nonce: nothing repeats it
+
+
 DEFAULT_CONTACTS = [
     {
         "name": "Front Line Defenders: 24-hour emergency line for human rights defenders at risk",
@@ -104,7 +110,9 @@ class Intake:
         with self.slots.take():
             return tokens_fmt.derive(token_text, pepper, params)
 
-    def _new_uploads(self, session, files: list[tuple[bytes, int]], secret_for) -> list[tuple[NewUpload, str]]:  # type: ignore[no-untyped-def]
+    def _new_uploads(
+        self, session: Session, files: list[tuple[bytes, int]], secret_for: Callable[[str], str]
+    ) -> list[tuple[NewUpload, str]]:
         # The server cannot see sizes inside the seal; a file of n chunks holds more than n-1 full
         # chunks, so this never refuses a file the browser (which knows exact sizes) accepted.
         self.check_sizes([(count - 1) * CHUNK_SIZE + 1 for _, count in files])
@@ -118,8 +126,8 @@ class Intake:
             made.append((NewUpload(upload_id, manifest, count, intake_writes.secret_hash(secret), key_id), secret))
         return made
 
-    def _store_whole(  # type: ignore[no-untyped-def]
-        self, session, uploads: list[tuple[NewUpload, str]], whole: list[tuple[bytes, list[bytes]]]
+    def _store_whole(
+        self, session: Session, uploads: list[tuple[NewUpload, str]], whole: list[tuple[bytes, list[bytes]]]
     ) -> None:
         """Files sealed by the server (no JavaScript): every chunk stored now, through the same gate."""
         for (upload, secret), (_manifest, chunks) in zip(uploads, whole, strict=True):
@@ -277,9 +285,8 @@ class Intake:
                 if case.reporter_public_key is None:
                     raise reports.Rejected("this case's reply channel was deleted")
                 reports.check_envelope(session, mine, Purpose.MESSAGE, case.reporter_public_key)
-            fresh = lambda _upload_id: secrets.token_urlsafe(24)  # noqa: E731 - no nonce: nothing repeats
-            declared_uploads = self._new_uploads(session, list(declared), fresh)
-            whole_uploads = self._new_uploads(session, [(m, len(c)) for m, c in whole], fresh)
+            declared_uploads = self._new_uploads(session, list(declared), _fresh_secret)
+            whole_uploads = self._new_uploads(session, [(m, len(c)) for m, c in whole], _fresh_secret)
             message_id = intake_writes.follow_up(
                 session, lookup, team, mine, today(), [u for u, _s in declared_uploads + whole_uploads]
             )

@@ -18,17 +18,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.exc import DBAPIError
 
 import intake
 from cases import intake_writes
+from cases.config import Settings
 from cases.db import Database
 from cases.intake_keys import current
 from cases.models import Attachment, AttachmentChunk, Base, Case, Message, SealedIn, Status
 from crypto.envelope import Purpose, seal
 from crypto.stream import seal_file
 from intake import pow as pow_module
+
+from .conftest import Installed
 
 pytestmark = pytest.mark.skipif("postgres" not in os.environ.get("RRI_TEST_DB", ""), reason="PostgreSQL only")
 
@@ -70,7 +74,9 @@ def _role(database: Database, schema: str) -> str:
 
 
 @pytest.fixture
-def restricted(database, installed, database_url, schema) -> Iterator[tuple[str, Engine]]:  # type: ignore[no-untyped-def]
+def restricted(
+    database: Database, installed: Installed, database_url: str, schema: str
+) -> Iterator[tuple[str, Engine]]:
     role = _role(database, schema)
     engine = create_engine(database_url.replace("postgres@", f"{role}@"))
     try:
@@ -82,7 +88,9 @@ def restricted(database, installed, database_url, schema) -> Iterator[tuple[str,
             conn.execute(text(f'DROP ROLE "{role}"'))
 
 
-def test_the_role_can_do_exactly_what_the_matrix_says(database, restricted, schema) -> None:  # type: ignore[no-untyped-def]
+def test_the_role_can_do_exactly_what_the_matrix_says(
+    database: Database, restricted: tuple[str, Engine], schema: str
+) -> None:
     role, _engine = restricted
     with database.engine.connect() as conn:
         tables = conn.execute(
@@ -147,8 +155,23 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
+@dataclasses.dataclass
+class Filed:
+    case_id: str
+    token: str
+    upload: dict[str, str]
+    engine: Engine
+    client: FlaskClient
+
+
 @pytest.fixture
-def filed(settings, database, installed, restricted, monkeypatch):  # type: ignore[no-untyped-def]
+def filed(
+    settings: Settings,
+    database: Database,
+    installed: Installed,
+    restricted: tuple[str, Engine],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Filed:
     """A report with one file, filed and uploaded through the API under the restricted role."""
     monkeypatch.setattr(pow_module, "MIN_FORM_SECONDS", 0)
     _role_name, engine = restricted
@@ -174,10 +197,9 @@ def filed(settings, database, installed, restricted, monkeypatch):  # type: igno
         )
         assert response.status_code == 200, response.get_data(as_text=True)
     assert response.get_json() == {"complete": True}
-    app.config["rri.test.token"] = answer["token"]  # for the follow-up journey below
     with database.session() as session:
-        case = session.scalar(select(Case))
-        return case.id, upload, chunks, engine, client
+        case_id = session.scalars(select(Case.id)).one()
+    return Filed(case_id, answer["token"], upload, engine, client)
 
 
 def _refused(engine: Engine, sql: str, **params: object) -> None:
@@ -185,8 +207,8 @@ def _refused(engine: Engine, sql: str, **params: object) -> None:
         conn.execute(text(sql), params)
 
 
-def test_every_write_the_audit_made_fails_under_the_role(database, filed) -> None:  # type: ignore[no-untyped-def]
-    case_id, upload, _chunks, engine, _client = filed
+def test_every_write_the_audit_made_fails_under_the_role(database: Database, filed: Filed) -> None:
+    case_id, upload, engine = filed.case_id, filed.upload, filed.engine
     _refused(engine, "UPDATE cases SET reporter_public_key = :k WHERE id = :i", k=b"\x04" * 65, i=case_id)
     _refused(engine, "UPDATE cases SET status = 'closed', closed_on = '2000-01-01' WHERE id = :i", i=case_id)
     _refused(engine, "UPDATE cases SET urgent = false WHERE id = :i", i=case_id)
@@ -224,8 +246,8 @@ def test_every_write_the_audit_made_fails_under_the_role(database, filed) -> Non
         assert len(sizes) == 3 and 16 not in sizes
 
 
-def test_a_repeated_submission_key_cannot_change_the_first_case(database, filed) -> None:  # type: ignore[no-untyped-def]
-    case_id, _upload, _chunks, engine, _client = filed
+def test_a_repeated_submission_key_cannot_change_the_first_case(database: Database, filed: Filed) -> None:
+    case_id, engine = filed.case_id, filed.engine
     with database.session() as session:
         key = session.get_one(Case, case_id).submission_key
     with Database(engine).session() as session:
@@ -249,8 +271,8 @@ def test_a_repeated_submission_key_cannot_change_the_first_case(database, filed)
         assert case.urgent is True and case.reporter_public_key != b"\x04" * 65 and case.token_lookup != b"\x01" * 32
 
 
-def test_a_follow_up_with_a_file_works_under_the_role(database, filed) -> None:  # type: ignore[no-untyped-def]
-    case_id, _upload, _chunks, _engine, client = filed
+def test_a_follow_up_with_a_file_works_under_the_role(database: Database, filed: Filed) -> None:
+    case_id, client = filed.case_id, filed.client
     with database.session() as session:
         public = current(session).public_key
     manifest, chunks = seal_file(public, b"more", "more.txt", "text/plain")
@@ -259,7 +281,7 @@ def test_a_follow_up_with_a_file_works_under_the_role(database, filed) -> None: 
     body = {
         **fields,
         "solution": "0",
-        "token": client.application.config["rri.test.token"],
+        "token": filed.token,
         "team": _b64(seal(public, Purpose.MESSAGE, b"sealed", context=f"case:{case_id}".encode())),
         "files": [{"manifest": _b64(manifest), "chunks": 1}],
     }

@@ -21,11 +21,14 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import func, select
 
+from cases.blobs import FilesystemBlobStore
+from cases.db import Database
 from cases.intake_keys import current
 from cases.models import Attachment, Case
 from crypto.envelope import Purpose, seal
 from crypto.stream import seal_file
 
+from .conftest import Installed
 from .production import Server, cutting_proxy, exchange, gunicorn_app, link_broke
 from .reporter_helpers import read_case
 
@@ -39,7 +42,7 @@ def _b64(data: bytes) -> str:
 
 
 @pytest.fixture
-def server(env, installed) -> Iterator[Server]:  # type: ignore[no-untyped-def]
+def server(env: dict[str, str], installed: Installed) -> Iterator[Server]:
     with gunicorn_app("intake", env, RRI_POW_BITS="0") as running:
         yield running
     assert "Traceback" not in running.log()
@@ -81,7 +84,7 @@ def post_form(base: str, path: str, page: Page, form: dict[str, str]) -> tuple[i
     return reply.status, reply.body.decode()
 
 
-def report_body(database, page: Page, data: bytes = EVIDENCE) -> tuple[dict[str, Any], list[bytes]]:  # type: ignore[no-untyped-def]
+def report_body(database: Database, page: Page, data: bytes = EVIDENCE) -> tuple[dict[str, Any], list[bytes]]:
     with database.session() as session:
         public = current(session).public_key
     manifest, chunks = seal_file(public, data, "evidence.bin", "application/octet-stream")
@@ -131,13 +134,15 @@ def together(count: int, work: Callable[[int], Any]) -> list[Any]:
     return results
 
 
-def _file_decrypts(database, installed, blobs, case_id: str) -> bool:  # type: ignore[no-untyped-def]
+def _file_decrypts(database: Database, installed: Installed, blobs: FilesystemBlobStore, case_id: str) -> bool:
     _report, files = read_case(database, installed.admin_password, case_id, blobs)
     return files == [("evidence.bin", EVIDENCE)]
 
 
 @pytest.mark.parametrize("mode", ["cut", "reset"])
-def test_a_chunk_cut_mid_body_is_not_stored(server, database, installed, blobs, mode) -> None:  # type: ignore[no-untyped-def]
+def test_a_chunk_cut_mid_body_is_not_stored(
+    server: Server, database: Database, installed: Installed, blobs: FilesystemBlobStore, mode: str
+) -> None:
     page = open_page(server.url)
     body, chunks = report_body(database, page)
     status, answer = post_json(server.url, "/en/api/report", page, body)
@@ -160,13 +165,13 @@ def test_a_chunk_cut_mid_body_is_not_stored(server, database, installed, blobs, 
     assert _file_decrypts(database, installed, blobs, answer_case(database))
 
 
-def answer_case(database) -> str:  # type: ignore[no-untyped-def]
+def answer_case(database: Database) -> str:
     with database.session() as session:
         (case_id,) = session.scalars(select(Case.id)).all()
         return case_id
 
 
-def test_a_chunk_that_does_not_fit_its_place_is_refused(server, database) -> None:  # type: ignore[no-untyped-def]
+def test_a_chunk_that_does_not_fit_its_place_is_refused(server: Server, database: Database) -> None:
     page = open_page(server.url)
     body, chunks = report_body(database, page)
     upload = post_json(server.url, "/en/api/report", page, body)[1]["uploads"][0]
@@ -175,7 +180,9 @@ def test_a_chunk_that_does_not_fit_its_place_is_refused(server, database) -> Non
     assert progress(server.url, upload) == (200, {"have": [], "chunks": 4})
 
 
-def test_lost_answers_leave_a_state_that_a_retry_completes(server, database, installed, blobs) -> None:  # type: ignore[no-untyped-def]
+def test_lost_answers_leave_a_state_that_a_retry_completes(
+    server: Server, database: Database, installed: Installed, blobs: FilesystemBlobStore
+) -> None:
     page = open_page(server.url)
     body, chunks = report_body(database, page)
     with cutting_proxy(server.port) as proxy:
@@ -198,7 +205,9 @@ def test_lost_answers_leave_a_state_that_a_retry_completes(server, database, ins
     assert _file_decrypts(database, installed, blobs, answer_case(database))
 
 
-def test_twenty_copies_of_one_submission_all_carry_its_token(server, database, installed, blobs) -> None:  # type: ignore[no-untyped-def]
+def test_twenty_copies_of_one_submission_all_carry_its_token(
+    server: Server, database: Database, installed: Installed, blobs: FilesystemBlobStore
+) -> None:
     page = open_page(server.url)
     body, chunks = report_body(database, page)
     answers = together(20, lambda _i: post_json(server.url, "/en/api/report", page, body))
@@ -215,7 +224,7 @@ def test_twenty_copies_of_one_submission_all_carry_its_token(server, database, i
     assert _file_decrypts(database, installed, blobs, answer_case(database))
 
 
-def test_a_no_js_double_post_shows_one_token_that_opens_the_case(server, database) -> None:  # type: ignore[no-untyped-def]
+def test_a_no_js_double_post_shows_one_token_that_opens_the_case(server: Server, database: Database) -> None:
     page = open_page(server.url)
     form = {**page.fields, "what_happened": "double tap", "solution": "0"}
     time.sleep(2.1)  # a form sent without JavaScript must have been open a moment
@@ -232,7 +241,9 @@ def test_a_no_js_double_post_shows_one_token_that_opens_the_case(server, databas
         assert session.scalar(select(func.count()).select_from(Case)) == 1
 
 
-def test_chunks_sent_together_complete_the_file(server, database, installed, blobs) -> None:  # type: ignore[no-untyped-def]
+def test_chunks_sent_together_complete_the_file(
+    server: Server, database: Database, installed: Installed, blobs: FilesystemBlobStore
+) -> None:
     page = open_page(server.url)
     body, chunks = report_body(database, page)
     upload = post_json(server.url, "/en/api/report", page, body)[1]["uploads"][0]

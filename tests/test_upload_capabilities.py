@@ -14,10 +14,14 @@ import time
 from typing import Any
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import func, select
+from werkzeug.test import TestResponse
 
 import intake
-from cases.blobs import chunk_key
+from cases.blobs import FilesystemBlobStore, chunk_key
+from cases.config import Settings
+from cases.db import Database
 from cases.intake_keys import current
 from cases.models import Case
 from crypto import receipt
@@ -25,9 +29,13 @@ from crypto.envelope import Purpose, seal
 from crypto.stream import seal_file
 from intake import pow as pow_module
 
+from .conftest import Installed
+
 
 @pytest.fixture
-def client(settings, database, installed, monkeypatch):  # type: ignore[no-untyped-def]
+def client(
+    settings: Settings, database: Database, installed: Installed, monkeypatch: pytest.MonkeyPatch
+) -> FlaskClient:
     monkeypatch.setattr(pow_module, "MIN_FORM_SECONDS", 0)
     return intake.create_app(dataclasses.replace(settings, pow_bits=0), database).test_client()
 
@@ -36,12 +44,14 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
-def _fields(client, path: str = "/en/") -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _fields(client: FlaskClient, path: str = "/en/") -> dict[str, str]:
     html = client.get(path).get_data(as_text=True)
     return {**dict(re.findall(r'name="(csrf|nonce|challenge)" value="([^"]*)"', html)), "solution": "0"}
 
 
-def _report(client, database, data: bytes = b"evidence" * 10_000, **changes: Any):  # type: ignore[no-untyped-def]
+def _report(
+    client: FlaskClient, database: Database, data: bytes = b"evidence" * 10_000, **changes: Any
+) -> tuple[dict[str, Any], list[bytes]]:
     with database.session() as session:
         public = current(session).public_key
     manifest, chunks = seal_file(public, data, "a.bin", "application/octet-stream")
@@ -54,17 +64,17 @@ def _report(client, database, data: bytes = b"evidence" * 10_000, **changes: Any
     return body, chunks
 
 
-def _cases(database) -> int:  # type: ignore[no-untyped-def]
+def _cases(database: Database) -> int:
     with database.session() as session:
         return session.scalar(select(func.count()).select_from(Case))
 
 
-def _put(client, upload: dict[str, Any], index: int, data: bytes):  # type: ignore[no-untyped-def]
+def _put(client: FlaskClient, upload: dict[str, Any], index: int, data: bytes) -> TestResponse:
     return client.put(f"/api/upload/{upload['id']}/{index}", data=data, headers={"X-Upload-Secret": upload["secret"]})
 
 
 @pytest.mark.parametrize("nonce", ["", "short", "a" * 21, "a" * 65, "é" * 24, "a+b/" * 6])
-def test_a_guessable_or_malformed_nonce_is_refused(client, database, nonce) -> None:  # type: ignore[no-untyped-def]
+def test_a_guessable_or_malformed_nonce_is_refused(client: FlaskClient, database: Database, nonce: str) -> None:
     body, _chunks = _report(client, database, nonce=nonce)
     assert client.post("/en/api/report", json=body).status_code == 400
     fields = _fields(client)
@@ -73,7 +83,9 @@ def test_a_guessable_or_malformed_nonce_is_refused(client, database, nonce) -> N
     assert _cases(database) == 0
 
 
-def test_a_repeat_gets_the_same_token_and_live_secrets_and_rewrites_nothing(client, database) -> None:  # type: ignore[no-untyped-def]
+def test_a_repeat_gets_the_same_token_and_live_secrets_and_rewrites_nothing(
+    client: FlaskClient, database: Database
+) -> None:
     body, chunks = _report(client, database)
     first = client.post("/en/api/report", json=body).get_json()
     assert _put(client, first["uploads"][0], 0, chunks[0]).status_code == 200
@@ -87,7 +99,9 @@ def test_a_repeat_gets_the_same_token_and_live_secrets_and_rewrites_nothing(clie
         assert session.scalar(select(Case)).urgent is False
 
 
-def test_a_repeat_shows_the_token_only_for_a_while(client, database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_repeat_shows_the_token_only_for_a_while(
+    client: FlaskClient, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     body, _chunks = _report(client, database)
     assert client.post("/en/api/report", json=body).get_json()["token"]
     later = time.time() + receipt.SHOW_AGAIN_SECONDS + 1
@@ -97,7 +111,9 @@ def test_a_repeat_shows_the_token_only_for_a_while(client, database, monkeypatch
     assert "already received" in again["receipt"]
 
 
-def test_a_complete_file_is_never_rewritten(client, database, blobs) -> None:  # type: ignore[no-untyped-def]
+def test_a_complete_file_is_never_rewritten(
+    client: FlaskClient, database: Database, blobs: FilesystemBlobStore
+) -> None:
     body, chunks = _report(client, database, data=b"short")
     upload = client.post("/en/api/report", json=body).get_json()["uploads"][0]
     assert _put(client, upload, 0, chunks[0]).get_json() == {"complete": True}
@@ -106,7 +122,7 @@ def test_a_complete_file_is_never_rewritten(client, database, blobs) -> None:  #
     assert blobs.get(chunk_key(upload["id"], 0)) == chunks[0]
 
 
-def test_deleting_the_reply_channel_ends_every_upload_capability(client, database) -> None:  # type: ignore[no-untyped-def]
+def test_deleting_the_reply_channel_ends_every_upload_capability(client: FlaskClient, database: Database) -> None:
     body, chunks = _report(client, database)
     answer = client.post("/en/api/report", json=body).get_json()
     upload = answer["uploads"][0]
