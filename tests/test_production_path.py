@@ -26,7 +26,7 @@ from cases.db import Database
 from cases.intake_keys import current
 from cases.models import Attachment, Case
 from crypto.envelope import Purpose, seal
-from crypto.stream import seal_file
+from crypto.stream import CHUNK_SIZE, seal_file
 
 from .conftest import Installed
 from .production import Server, cutting_proxy, exchange, gunicorn_app, link_broke
@@ -257,3 +257,16 @@ def test_chunks_sent_together_complete_the_file(
     with database.session() as session:
         assert session.get_one(Attachment, upload["id"]).complete is True
     assert _file_decrypts(database, installed, blobs, answer_case(database))
+
+
+def test_many_files_sent_at_once_are_all_complete(server: Server, database: Database) -> None:
+    """The last two chunks of a file stored together must not each miss the other (issue 7.15)."""
+    page = open_page(server.url)
+    body, chunks = report_body(database, page, data=EVIDENCE[: 2 * CHUNK_SIZE])
+    body["files"] *= 10  # ten files of two chunks: twenty last-chunk races at once
+    uploads = post_json(server.url, "/en/api/report", page, body)[1]["uploads"]
+    work = [(upload, index) for upload in uploads for index in (0, 1)]
+    results = together(len(work), lambda i: put_chunk(server.url, work[i][0], work[i][1], chunks[work[i][1]]))
+    assert [status for status, _a in results] == [200] * len(work), results
+    with database.session() as session:
+        assert session.scalars(select(Attachment.complete)).all() == [True] * 10

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import re
+import threading
 import time
 from typing import Any
 
@@ -19,11 +20,12 @@ from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
 import intake
+from cases import intake_writes
 from cases.blobs import FilesystemBlobStore, chunk_key
 from cases.config import Settings
 from cases.db import Database
 from cases.intake_keys import current
-from cases.models import Case
+from cases.models import Attachment, Case
 from crypto import receipt
 from crypto.envelope import Purpose, seal
 from crypto.stream import seal_file
@@ -132,3 +134,26 @@ def test_deleting_the_reply_channel_ends_every_upload_capability(client: FlaskCl
     assert deleted.status_code == 200
     assert _put(client, upload, 1, chunks[1]).status_code == 404
     assert client.get(f"/api/upload/{upload['id']}", headers={"X-Upload-Secret": upload["secret"]}).status_code == 404
+
+
+def test_the_last_two_chunks_recorded_together_complete_the_file(client: FlaskClient, database: Database) -> None:
+    """Each chunk's transaction counts the chunks present; without a lock on the file, two
+    finishing together each miss the other's uncommitted row and neither marks it complete."""
+    body, chunks = _report(client, database)
+    upload = client.post("/en/api/report", json=body).get_json()["uploads"][0]
+    results: list[bool] = []
+
+    def second() -> None:
+        with database.session() as other:
+            results.append(intake_writes.record_chunk(other, upload["id"], upload["secret"], 1, len(chunks[1])))
+
+    with database.session() as first:
+        assert intake_writes.record_chunk(first, upload["id"], upload["secret"], 0, len(chunks[0])) is False
+        racing = threading.Thread(target=second)
+        racing.start()
+        racing.join(timeout=0.5)
+        assert racing.is_alive(), "the second chunk must wait for the first one's transaction"
+    racing.join(timeout=10)
+    assert results == [True]
+    with database.session() as session:
+        assert session.scalar(select(Attachment.complete)) is True
