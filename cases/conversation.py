@@ -171,12 +171,15 @@ def delete_channel(session: Session, case: Case) -> None:
     """The reporter closes their side: their copies are erased and the token stops working.
 
     The case itself stays with the caseworkers (team copies are untouched); a token found later
-    on a seized device or paper then opens nothing.
+    on a seized device or paper then opens nothing. The intake does the same through
+    cases.intake_writes; this ORM form serves the desk's tools and tests.
     """
     for message in session.scalars(select(Message).where(Message.case_id == case.id)):
         message.reporter_envelope = None
     for change in session.scalars(select(StatusChange).where(StatusChange.case_id == case.id)):
         change.reporter_envelope = None
+    for attachment in session.scalars(select(Attachment).where(Attachment.case_id == case.id)):
+        attachment.upload_secret_hash = None  # unfinished uploads end with the channel
     case.reporter_public_key = None
     case.token_lookup = os.urandom(32)
     case.receipt_box = None

@@ -134,7 +134,8 @@ class Case(Base):
     closed_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
     assigned_to: Mapped[int | None] = mapped_column(ForeignKey("caseworkers.id", ondelete="SET NULL"), index=True)
     sealed_in: Mapped[SealedIn] = mapped_column(_enum(SealedIn))
-    token_lookup: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    # Deferred: the intake's database role may not read it (a lookup is a capability).
+    token_lookup: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True, deferred=True)
     # None once the reporter deletes their reply channel.
     reporter_public_key: Mapped[bytes | None] = mapped_column(LargeBinary(65))
     # Hash of the client's submission id, so a repeated submit returns the same case.
@@ -217,7 +218,8 @@ class Attachment(Base):
     manifest: Mapped[bytes] = mapped_column(LargeBinary)
     chunk_count: Mapped[int] = mapped_column(Integer)  # declared by the uploader, to resume
     # SHA-256 of the capability the uploader got for sending this file's chunks.
-    upload_secret_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    # Deferred, like Case.token_lookup: the intake's role may not read it.
+    upload_secret_hash: Mapped[str | None] = mapped_column(String(64), default=None, deferred=True)
     complete: Mapped[bool] = mapped_column(Boolean, default=False)
     created_on: Mapped[dt.date] = mapped_column(Date)
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from crypto.envelope import Purpose, read_header
 from crypto.errors import OpenError
 from crypto.keys import key_id
+from crypto.stream import CHUNK_SIZE
 
 from .blobs import BlobStore, chunk_key
 from .clock import today
@@ -136,9 +137,16 @@ def start_attachment(
 
 
 def put_chunk(session: Session, blobs: BlobStore, attachment: Attachment, index: int, sealed: bytes) -> None:
-    """Store one sealed chunk; idempotent, so a retried upload of the same chunk is harmless."""
+    """Store one sealed chunk; idempotent, so a retried upload of the same chunk is harmless.
+
+    For the desk's tools and tests; the intake stores chunks through cases.intake_writes.
+    """
     if not 0 <= index < attachment.chunk_count:
         raise Rejected(f"chunk {index} is outside this file's {attachment.chunk_count} chunks")
+    if attachment.complete:
+        return  # a complete file never changes: a retry stores nothing
+    if not chunk_fits(index, attachment.chunk_count, len(sealed)):
+        raise Rejected(f"chunk {index} of {len(sealed)} bytes does not fit its place in the file")
     blobs.put(chunk_key(attachment.id, index), sealed)
     if session.get(AttachmentChunk, (attachment.id, index)) is None:
         session.add(AttachmentChunk(attachment_id=attachment.id, index=index, size=len(sealed)))
@@ -146,12 +154,25 @@ def put_chunk(session: Session, blobs: BlobStore, attachment: Attachment, index:
     attachment.complete = len(present_chunks(session, attachment)) == attachment.chunk_count
 
 
+def chunk_fits(index: int, chunk_count: int, size: int) -> bool:
+    """Every sealed chunk but the last is full (plaintext plus the AES-GCM tag); the last holds
+    at least its tag."""
+    full = CHUNK_SIZE + 16
+    if not 0 <= index < chunk_count or not 16 <= size <= full:
+        return False
+    return index == chunk_count - 1 or size == full
+
+
 def present_chunks(session: Session, attachment: Attachment) -> list[int]:
     """Which chunks the server has: what a resuming client asks for."""
+    return present_chunks_of(session, attachment.id)
+
+
+def present_chunks_of(session: Session, attachment_id: str) -> list[int]:
     return list(
         session.scalars(
             select(AttachmentChunk.index)
-            .where(AttachmentChunk.attachment_id == attachment.id)
+            .where(AttachmentChunk.attachment_id == attachment_id)
             .order_by(AttachmentChunk.index)
         )
     )

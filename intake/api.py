@@ -7,15 +7,15 @@ import binascii
 
 from flask import Blueprint, jsonify, render_template, request
 from flask_babel import gettext as _
-from sqlalchemy.exc import NoResultFound
 
-from cases import reports
-from cases.models import Attachment, SealedIn
+from cases import intake_writes, reports
+from cases.blobs import chunk_key
+from cases.models import SealedIn
 from crypto.stream import CHUNK_SIZE
 from crypto.token import format_token
 
 from . import views
-from .filing import TooLarge, upload_allowed
+from .filing import TooLarge
 from .limits import RETRY_AFTER_SECONDS, Busy
 
 uploads = Blueprint("uploads", __name__, url_prefix="/api/upload")
@@ -110,35 +110,62 @@ def message():  # type: ignore[no-untyped-def]
     return jsonify(uploads=[{"id": u.id, "secret": u.secret, "chunks": u.chunks} for u in sent])
 
 
-def _attachment(session, attachment_id: str) -> Attachment | None:  # type: ignore[no-untyped-def]
-    try:
-        attachment = session.get_one(Attachment, attachment_id)
-    except NoResultFound:
-        return None
-    return attachment if upload_allowed(attachment, request.headers.get("X-Upload-Secret")) else None
-
-
 @uploads.get("/<attachment_id>")
 def progress(attachment_id: str):  # type: ignore[no-untyped-def]
     """What a resuming client asks: which chunks does the server already hold?"""
     with views.intake().db.session() as session:
-        attachment = _attachment(session, attachment_id)
-        if attachment is None:
+        try:
+            state = intake_writes.lock_upload(session, attachment_id, request.headers.get("X-Upload-Secret", ""))
+        except intake_writes.NoCapability:
             return jsonify(error="unknown upload"), 404
-        return jsonify(have=reports.present_chunks(session, attachment), chunks=attachment.chunk_count)
+        have = list(range(state.chunk_count)) if state.complete else reports.present_chunks_of(session, attachment_id)
+        return jsonify(have=have, chunks=state.chunk_count)
+
+
+def _whole_body(expected: int) -> bytes | None:
+    """The request body if all ``expected`` bytes arrived; None if the link broke before.
+
+    gunicorn hands the app a short body when the client closes mid-request, without an error.
+    """
+    data = bytearray()
+    while len(data) < expected:
+        part = request.stream.read(expected - len(data))
+        if not part:
+            return None
+        data += part
+    return bytes(data)
 
 
 @uploads.put("/<attachment_id>/<int:index>")
 def chunk(attachment_id: str, index: int):  # type: ignore[no-untyped-def]
-    data = request.get_data(cache=False)
-    if not 16 <= len(data) <= MAX_SEALED_CHUNK:
-        return jsonify(error="bad chunk size"), 400
+    """Store one sealed chunk: only whole, only where it fits, only while the file is unfinished."""
+    secret = request.headers.get("X-Upload-Secret", "")
+    size = request.content_length
+    if size is None:
+        return jsonify(error="length required"), 411
+    if size > MAX_SEALED_CHUNK:
+        return jsonify(error="bad chunk size"), 413
+    # The capability and the chunk's place in the file are checked before the body is read.
     with views.intake().db.session() as session:
-        attachment = _attachment(session, attachment_id)
-        if attachment is None:
-            return jsonify(error="unknown upload"), 404
         try:
-            reports.put_chunk(session, views.intake().blobs, attachment, index, data)
-        except reports.Rejected:
-            return jsonify(error="chunk out of range"), 400
-        return jsonify(complete=attachment.complete)
+            state = intake_writes.lock_upload(session, attachment_id, secret)
+        except intake_writes.NoCapability:
+            return jsonify(error="unknown upload"), 404
+    if state.complete:
+        return jsonify(complete=True)  # a retry after the answer was lost: the file is done
+    if not reports.chunk_fits(index, state.chunk_count, size):
+        return jsonify(error="this chunk does not fit its place in the file"), 400
+    data = _whole_body(size)
+    if data is None:
+        return jsonify(error="the chunk did not arrive whole"), 400
+    with views.intake().db.session() as session:
+        try:
+            # Locked again, so chunks of one file are stored one at a time; a file finished
+            # meanwhile by a copy of this request is not written again.
+            if intake_writes.lock_upload(session, attachment_id, secret).complete:
+                return jsonify(complete=True)
+            views.intake().blobs.put(chunk_key(attachment_id, index), data)
+            complete = intake_writes.record_chunk(session, attachment_id, secret, index, size)
+        except intake_writes.NoCapability:
+            return jsonify(error="unknown upload"), 404
+        return jsonify(complete=complete)

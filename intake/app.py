@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.extensions["rri.intake"] = Intake(
         settings, db, FilesystemBlobStore(settings.blob_dir), Slots(settings.argon2_slots)
     )
+    app.teardown_request(app.extensions["rri.intake"].release_held)
     app.extensions["rri.pow"] = ProofOfWork(app.config["SECRET_KEY"], settings.pow_bits)
 
     from . import api, views

@@ -19,6 +19,7 @@ from cases.models import Case, SealedIn
 from cases.questionnaire import DANGER, SECTIONS
 from crypto.envelope import Purpose, seal
 from crypto.errors import TokenError, TokenTypo
+from crypto.receipt import valid_nonce
 from crypto.stream import seal_file
 
 from . import answers, csrf
@@ -149,8 +150,13 @@ def submit():  # type: ignore[no-untyped-def]
     notice = check_csrf(values)
     if notice:
         return show_form(values, notice=notice, status=400)
+    if not valid_nonce(values.get("nonce")):
+        values = values.copy()
+        values.pop("nonce", None)  # the form comes back with a fresh one
+        notice = _("Something went wrong while sending. Nothing was lost: please try again.")
+        return show_form(values, notice=notice, status=400)
     # A resent request (double tap, reload, network retry) shows the first receipt again.
-    repeat = intake().repeat(values.get("nonce", "")) if values.get("nonce") else None
+    repeat = intake().repeat(values["nonce"])
     if repeat is not None:
         return render_template("receipt.html", receipt=repeat, contacts=emergency_contacts())
     notice = check_request(values)
@@ -175,7 +181,7 @@ def submit():  # type: ignore[no-untyped-def]
             envelope=envelope,
             sealed_in=SealedIn.SERVER,
             urgent=answers.is_urgent(collected),
-            nonce=values.get("nonce", "") or secrets.token_urlsafe(18),
+            nonce=values["nonce"],
             whole=sealed_files,
         )
     except Busy:
@@ -282,6 +288,5 @@ def delete_channel():  # type: ignore[no-untyped-def]
     case_id, reporter, token_text = opened
     if request.form.get("confirm") != "1":
         return _status_page(case_id, reporter, token_text, _("Tick the box to confirm that you want to delete this."))
-    with intake().db.session() as session:
-        conversation.delete_channel(session, session.get_one(Case, case_id))
+    intake().delete_channel(case_id)
     return render_template("deleted.html")

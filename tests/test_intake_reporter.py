@@ -137,7 +137,7 @@ def test_upload_api_needs_the_upload_capability(client, database) -> None:  # ty
     good = {"X-Upload-Secret": upload["secret"]}
     assert client.get(url, headers=good).get_json() == {"have": [], "chunks": 1}
     assert client.put(url + "/1", data=chunks[0], headers=good).status_code == 400  # out of range
-    assert client.put(url + "/0", data=b"x" * 70_000, headers=good).status_code == 400  # too big
+    assert client.put(url + "/0", data=b"x" * 70_000, headers=good).status_code == 413  # too big
     assert client.put(url + "/0", data=chunks[0], headers=good).get_json() == {"complete": True}
     assert client.get(url, headers=good).get_json() == {"have": [0], "chunks": 1}
 

@@ -69,7 +69,7 @@ def test_upgrading_an_installation_with_data_loses_nothing(database_url: str) ->
     """Rows written under the first schema survive every later migration, new columns defaulted."""
     from sqlalchemy import func, select, text
 
-    from cases import installation
+    from cases import installation, intake_writes
     from cases.db import Database
     from cases.models import Case, Caseworker, Role
     from crypto.kdf import TESTING
@@ -95,6 +95,8 @@ def test_upgrading_an_installation_with_data_loses_nothing(database_url: str) ->
         case = session.get_one(Case, "case1")
         assert case.urgent is True and case.token_lookup == b"L" * 32
         assert case.notify_pending is False and case.receipt_box is None
+        # The intake's capability-checked writes (migration 0004) work on the migrated rows.
+        assert intake_writes.open_case(session, b"L" * 32) == "case1"
         installation.create_caseworker(session, "after", "a long enough password", Role.CASEWORKER, TESTING)
     with db.session() as session:
         worker = session.scalar(select(Caseworker))

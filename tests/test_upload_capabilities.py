@@ -1,0 +1,159 @@
+"""What a submission nonce, a token and an upload secret let a client do, and for how long.
+
+A repeat of a submit (same nonce) gets the first case's token for a while and its live upload
+secrets, rewriting nothing; a guessable nonce gets nothing; a file's secret stops working once
+the file is complete (nothing is stored again) or the reporter deletes the reply channel.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import re
+import threading
+import time
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from werkzeug.test import TestResponse
+
+import intake
+from cases import intake_writes
+from cases.blobs import FilesystemBlobStore, chunk_key
+from cases.config import Settings
+from cases.db import Database
+from cases.intake_keys import current
+from cases.models import Attachment, Case
+from crypto import receipt
+from crypto.envelope import Purpose, seal
+from crypto.stream import seal_file
+from intake import pow as pow_module
+
+from .conftest import Installed
+
+
+@pytest.fixture
+def client(
+    settings: Settings, database: Database, installed: Installed, monkeypatch: pytest.MonkeyPatch
+) -> FlaskClient:
+    monkeypatch.setattr(pow_module, "MIN_FORM_SECONDS", 0)
+    return intake.create_app(dataclasses.replace(settings, pow_bits=0), database).test_client()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _fields(client: FlaskClient, path: str = "/en/") -> dict[str, str]:
+    html = client.get(path).get_data(as_text=True)
+    return {**dict(re.findall(r'name="(csrf|nonce|challenge)" value="([^"]*)"', html)), "solution": "0"}
+
+
+def _report(
+    client: FlaskClient, database: Database, data: bytes = b"evidence" * 10_000, **changes: Any
+) -> tuple[dict[str, Any], list[bytes]]:
+    with database.session() as session:
+        public = current(session).public_key
+    manifest, chunks = seal_file(public, data, "a.bin", "application/octet-stream")
+    body = {
+        **_fields(client),
+        "report": _b64(seal(public, Purpose.REPORT, b"{}")),
+        "files": [{"manifest": _b64(manifest), "chunks": len(chunks)}],
+        **changes,
+    }
+    return body, chunks
+
+
+def _cases(database: Database) -> int:
+    with database.session() as session:
+        return session.scalar(select(func.count()).select_from(Case))
+
+
+def _put(client: FlaskClient, upload: dict[str, Any], index: int, data: bytes) -> TestResponse:
+    return client.put(f"/api/upload/{upload['id']}/{index}", data=data, headers={"X-Upload-Secret": upload["secret"]})
+
+
+@pytest.mark.parametrize("nonce", ["", "short", "a" * 21, "a" * 65, "é" * 24, "a+b/" * 6])
+def test_a_guessable_or_malformed_nonce_is_refused(client: FlaskClient, database: Database, nonce: str) -> None:
+    body, _chunks = _report(client, database, nonce=nonce)
+    assert client.post("/en/api/report", json=body).status_code == 400
+    fields = _fields(client)
+    response = client.post("/en/report", data={**fields, "nonce": nonce, "what_happened": "x"})
+    assert response.status_code == 400
+    assert _cases(database) == 0
+
+
+def test_a_repeat_gets_the_same_token_and_live_secrets_and_rewrites_nothing(
+    client: FlaskClient, database: Database
+) -> None:
+    body, chunks = _report(client, database)
+    first = client.post("/en/api/report", json=body).get_json()
+    assert _put(client, first["uploads"][0], 0, chunks[0]).status_code == 200
+    for _ in range(3):
+        again = client.post("/en/api/report", json={**body, "urgent": True}).get_json()
+        assert again["token"] == first["token"] and again["uploads"] == first["uploads"]
+    # The first answer's secret still works: the repeats revoked nothing.
+    assert _put(client, first["uploads"][0], 1, chunks[1]).get_json() == {"complete": True}
+    assert _cases(database) == 1
+    with database.session() as session:
+        assert session.scalar(select(Case)).urgent is False
+
+
+def test_a_repeat_shows_the_token_only_for_a_while(
+    client: FlaskClient, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body, _chunks = _report(client, database)
+    assert client.post("/en/api/report", json=body).get_json()["token"]
+    later = time.time() + receipt.SHOW_AGAIN_SECONDS + 1
+    monkeypatch.setattr(receipt.time, "time", lambda: later)
+    again = client.post("/en/api/report", json=body).get_json()
+    assert again["token"] is None
+    assert "already received" in again["receipt"]
+
+
+def test_a_complete_file_is_never_rewritten(
+    client: FlaskClient, database: Database, blobs: FilesystemBlobStore
+) -> None:
+    body, chunks = _report(client, database, data=b"short")
+    upload = client.post("/en/api/report", json=body).get_json()["uploads"][0]
+    assert _put(client, upload, 0, chunks[0]).get_json() == {"complete": True}
+    other = bytes(len(chunks[0]))
+    assert _put(client, upload, 0, other).get_json() == {"complete": True}
+    assert blobs.get(chunk_key(upload["id"], 0)) == chunks[0]
+
+
+def test_deleting_the_reply_channel_ends_every_upload_capability(client: FlaskClient, database: Database) -> None:
+    body, chunks = _report(client, database)
+    answer = client.post("/en/api/report", json=body).get_json()
+    upload = answer["uploads"][0]
+    assert _put(client, upload, 0, chunks[0]).status_code == 200
+    fields = _fields(client, "/en/status")
+    deleted = client.post("/en/status/delete", data={**fields, "token": answer["token"], "confirm": "1"})
+    assert deleted.status_code == 200
+    assert _put(client, upload, 1, chunks[1]).status_code == 404
+    assert client.get(f"/api/upload/{upload['id']}", headers={"X-Upload-Secret": upload["secret"]}).status_code == 404
+
+
+def test_the_last_two_chunks_recorded_together_complete_the_file(client: FlaskClient, database: Database) -> None:
+    """Each chunk's transaction counts the chunks present; without a lock on the file, two
+    finishing together each miss the other's uncommitted row and neither marks it complete."""
+    body, chunks = _report(client, database)
+    upload = client.post("/en/api/report", json=body).get_json()["uploads"][0]
+    results: list[bool] = []
+
+    def second() -> None:
+        with database.session() as other:
+            results.append(intake_writes.record_chunk(other, upload["id"], upload["secret"], 1, len(chunks[1])))
+
+    with database.session() as first:
+        assert intake_writes.record_chunk(first, upload["id"], upload["secret"], 0, len(chunks[0])) is False
+        racing = threading.Thread(target=second)
+        racing.start()
+        racing.join(timeout=0.5)
+        assert racing.is_alive(), "the second chunk must wait for the first one's transaction"
+    racing.join(timeout=10)
+    assert results == [True]
+    with database.session() as session:
+        assert session.scalar(select(Attachment.complete)) is True
