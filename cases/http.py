@@ -7,6 +7,8 @@ seized device.
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 CSP = "; ".join(
     [
         "default-src 'none'",
@@ -43,3 +45,36 @@ def apply(headers) -> None:  # type: ignore[no-untyped-def]
         if name == "Content-Security-Policy" and name in headers:
             continue
         headers[name] = value
+
+
+_CONTROL = frozenset(chr(c) for c in (*range(0x20), 0x7F))
+REFUSED = b"Bad request: the address contains characters that are not allowed.\n"
+
+
+def _has_control(text: str) -> bool:
+    return not _CONTROL.isdisjoint(text)
+
+
+def refuse_control_characters(app) -> None:  # type: ignore[no-untyped-def]
+    """Answer 400 to a path or query holding a NUL or another control character, before routing.
+
+    No legitimate address carries one, and a NUL reaching PostgreSQL through a URL segment is an
+    error rather than a miss. Installed as WSGI middleware so it runs before any view or hook.
+    """
+    inner = app.wsgi_app
+
+    def guarded(environ, start_response):  # type: ignore[no-untyped-def]
+        query = unquote(environ.get("QUERY_STRING", ""), errors="replace")
+        if _has_control(environ.get("PATH_INFO", "")) or _has_control(query):
+            start_response(
+                "400 Bad Request",
+                [
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", str(len(REFUSED))),
+                    *SECURITY_HEADERS.items(),
+                ],
+            )
+            return [REFUSED]
+        return inner(environ, start_response)
+
+    app.wsgi_app = guarded

@@ -13,3 +13,4 @@ GRANT SELECT, INSERT, UPDATE ON :schema.messages TO :role;
 GRANT SELECT, INSERT, UPDATE ON :schema.attachments TO :role;
 GRANT SELECT, INSERT ON :schema.attachment_chunks TO :role;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA :schema TO :role;
+GRANT SELECT, INSERT, DELETE ON :schema.spent_challenges TO :role;  -- one use per challenge; expired rows purged

@@ -6,7 +6,8 @@ import base64
 import io
 from pathlib import Path
 
-from flask import Flask, Request, g, jsonify, render_template
+from flask import Flask, Request, g, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
 from sqlalchemy import text
 
 from cases import http
@@ -16,7 +17,7 @@ from cases.db import Database
 from cases.intake_keys import NoIntakeKey, current
 from crypto.keys import fingerprint
 
-from . import csrf, i18n
+from . import bodies, csrf, i18n
 from .filing import Intake
 from .limits import Slots
 from .pow import ProofOfWork
@@ -42,18 +43,22 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         MAX_FORM_MEMORY_SIZE=2 * 1024 * 1024,
         SEND_FILE_MAX_AGE_DEFAULT=0,
     )
+    http.refuse_control_characters(app)
+    bodies.install(app)  # before CSRFProtect, which reads the body
     csrf.configure(app)
     i18n.configure(app)
     db = database or Database(settings.database_url)
     app.extensions["rri.intake"] = Intake(
         settings, db, FilesystemBlobStore(settings.blob_dir), Slots(settings.argon2_slots)
     )
-    app.extensions["rri.pow"] = ProofOfWork(app.config["SECRET_KEY"], settings.pow_bits)
+    app.extensions["rri.pow"] = ProofOfWork(app.config["SECRET_KEY"], settings.pow_bits, db)
 
     from . import api, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.uploads)
+    # Uploads prove an upload capability (X-Upload-Secret), not a cookie: no CSRF to forge there.
+    csrf.protect.exempt(api.uploads)
 
     @app.after_request
     def _headers(response):  # type: ignore[no-untyped-def]
@@ -67,12 +72,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     def _error_page(code: int):  # type: ignore[no-untyped-def]
         def handler(_error):  # type: ignore[no-untyped-def]
+            if "/api/" in request.path:  # app.js shows the message of a JSON answer
+                return jsonify(error=views.too_large_notice("total") if code == 413 else views.failed_notice()), code
             return render_template("error.html", code=code), code
 
         return handler
 
     for code in (400, 404, 405, 413, 500):
         app.register_error_handler(code, _error_page(code))
+    app.register_error_handler(CSRFError, views.csrf_failed)
 
     @app.get("/favicon.ico")
     def favicon():  # type: ignore[no-untyped-def]

@@ -9,8 +9,9 @@ from __future__ import annotations
 import base64
 import secrets
 
-from flask import Blueprint, abort, current_app, g, render_template, request
+from flask import Blueprint, abort, current_app, g, jsonify, render_template, request
 from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
 from werkzeug.datastructures import MultiDict
 
 from cases import conversation
@@ -21,12 +22,13 @@ from crypto.envelope import Purpose, seal
 from crypto.errors import TokenError, TokenTypo
 from crypto.stream import seal_file
 
-from . import answers, csrf
+from . import answers, bodies, csrf
 from .filing import Intake, NotFound, TooLarge
+from .forms import DeleteForm, FollowUpForm, PaidForm, ReportForm, TokenForm, posted
 from .i18n import LANGUAGES
 from .limits import RETRY_AFTER_SECONDS, Busy
 from .metadata import strip_metadata
-from .pow import PowError, ProofOfWork
+from .pow import Path, PowError, ProofOfWork
 
 bp = Blueprint("reporter", __name__, url_prefix="/<lang>")
 
@@ -52,6 +54,11 @@ def _push_lang(endpoint, values) -> None:  # type: ignore[no-untyped-def]
     values.setdefault("lang", getattr(g, "lang", "en"))
 
 
+def form_body_limit() -> int:
+    """The no-JS report or follow-up: all its files, and room for the answers around them."""
+    return intake().settings.max_total_bytes + 2 * 1024 * 1024
+
+
 def emergency_contacts() -> list[dict[str, str]]:
     return intake().contacts
 
@@ -70,7 +77,7 @@ def _form_context(values: MultiDict | None = None, errors: dict[str, str] | None
         "contacts": emergency_contacts(),
         "intake_public_key": public,
         "csrf_token": csrf.token(),
-        "challenge": pow_().challenge(),
+        **challenges(),
         "nonce": (values or MultiDict()).get("nonce") or secrets.token_urlsafe(18),
         "max_file_mb": limits.max_file_bytes // (1024 * 1024),
         "max_total_mb": limits.max_total_bytes // (1024 * 1024),
@@ -82,6 +89,11 @@ def show_form(
     values: MultiDict | None = None, errors: dict[str, str] | None = None, notice: str = "", status: int = 200
 ):  # type: ignore[no-untyped-def]
     return render_template("form.html", **_form_context(values, errors, notice)), status
+
+
+def challenges() -> dict[str, str]:
+    """A page's two challenges: one a plain form post pays with time, one app.js pays with work."""
+    return {"challenge": pow_().challenge(Path.FORM), "js_challenge": pow_().challenge(Path.JS)}
 
 
 def busy_notice() -> str:
@@ -106,22 +118,36 @@ def too_large_notice(what: str) -> str:
     )
 
 
-def check_csrf(form) -> str | None:  # type: ignore[no-untyped-def]
-    if not csrf.valid(form.get("csrf")):
-        return _("This page was open too long or came from somewhere else. Please check your answers and send again.")
-    return None
+def stale_notice() -> str:
+    return _("This page was open too long or came from somewhere else. Please check your answers and send again.")
 
 
-def check_request(form) -> str | None:  # type: ignore[no-untyped-def]
-    """CSRF and proof-of-work; returns a plain notice for the reporter, or None if fine."""
-    notice = check_csrf(form)
-    if notice:
-        return notice
+def failed_notice() -> str:
+    return _("Something went wrong while sending. Nothing was lost: please try again.")
+
+
+def wait_notice() -> str:
+    return _("Please wait a few seconds and send again. Nothing was lost.")
+
+
+def paid(form: PaidForm) -> bool:
+    """Proof-of-work for a form post: a solved JS challenge, or a form challenge old enough."""
     try:
-        pow_().verify(form.get("challenge", ""), form.get("solution") or None)
+        pow_().verify(form.challenge.data or "", form.solution.data or None, form_allowed=True)
     except PowError:
-        return _("Please wait a few seconds and send again. Nothing was lost.")
-    return None
+        return False
+    return True
+
+
+def csrf_failed(_error: CSRFError):  # type: ignore[no-untyped-def]
+    """CSRFProtect refused a POST: answer it the way its route answers other mistakes."""
+    if request.endpoint in ("reporter.report", "reporter.message"):
+        return jsonify(error=stale_notice()), 400, {"X-New-Challenge": pow_().challenge()}
+    if request.endpoint == "reporter.submit":
+        return show_form(request.form, notice=stale_notice(), status=400)
+    if request.endpoint in ("reporter.status", "reporter.follow_up", "reporter.delete_channel"):
+        return _lookup_failed(stale_notice())
+    return render_template("error.html", code=400), 400
 
 
 def _read_files(form_files, keep_original: bool) -> list[tuple[str, str, bytes]]:  # type: ignore[no-untyped-def]
@@ -143,24 +169,23 @@ def form():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/report")
+@bodies.limit(lambda: form_body_limit())
 def submit():  # type: ignore[no-untyped-def]
     """The no-JavaScript path: seal in memory, store only ciphertext, show the receipt."""
     values = request.form
-    notice = check_csrf(values)
-    if notice:
-        return show_form(values, notice=notice, status=400)
+    form = ReportForm(posted())
+    if not form.nonce.validate(form):
+        return show_form(values, notice=stale_notice(), status=400)
     # A resent request (double tap, reload, network retry) shows the first receipt again.
-    repeat = intake().repeat(values.get("nonce", "")) if values.get("nonce") else None
+    repeat = intake().repeat(form.nonce.data) if form.nonce.data else None
     if repeat is not None:
         return render_template("receipt.html", receipt=repeat, contacts=emergency_contacts())
-    notice = check_request(values)
-    if notice:
-        return show_form(values, notice=notice, status=400)
-    collected = answers.collect(values)
-    errors = answers.problems(collected)
-    if errors:
-        return show_form(values, errors, _("Please look at the marked question."), status=400)
-    files = _read_files(request.files.getlist("files"), keep_original=values.get("keep_original") == "1")
+    if not form.validate():
+        return show_form(values, form.problems(), _("Please look at the marked question."), status=400)
+    if not paid(form):
+        return show_form(values, notice=wait_notice(), status=400)
+    collected = form.answers()
+    files = _read_files(form.files.data, keep_original=form.keep_original.data)
     try:
         intake().check_sizes([len(data) for _n, _t, data in files])
     except TooLarge as exc:
@@ -175,7 +200,7 @@ def submit():  # type: ignore[no-untyped-def]
             envelope=envelope,
             sealed_in=SealedIn.SERVER,
             urgent=answers.is_urgent(collected),
-            nonce=values.get("nonce", "") or secrets.token_urlsafe(18),
+            nonce=form.nonce.data or secrets.token_urlsafe(18),
             whole=sealed_files,
         )
     except Busy:
@@ -190,12 +215,12 @@ def safety():  # type: ignore[no-untyped-def]
 
 @bp.get("/status")
 def status_lookup():  # type: ignore[no-untyped-def]
-    return render_template("status_lookup.html", csrf_token=csrf.token(), challenge=pow_().challenge())
+    return render_template("status_lookup.html", csrf_token=csrf.token(), **challenges())
 
 
 def _lookup_failed(message: str, code: int = 400, token_text: str = ""):  # type: ignore[no-untyped-def]
     page = render_template(
-        "status_lookup.html", csrf_token=csrf.token(), challenge=pow_().challenge(), error=message, typed=token_text
+        "status_lookup.html", csrf_token=csrf.token(), **challenges(), error=message, typed=token_text
     )
     return page, code
 
@@ -211,8 +236,9 @@ def _status_page(case_id: str, reporter, token_text: str, notice: str = ""):  # 
             token=token_text,
             notice=notice,
             csrf_token=csrf.token(),
-            challenge=pow_().challenge(),
-            refresh_challenge=pow_().challenge(),
+            **challenges(),
+            refresh_challenge=pow_().challenge(Path.FORM),
+            refresh_js_challenge=pow_().challenge(Path.JS),
             intake_public_key=base64.urlsafe_b64encode(key.public_key).rstrip(b"=").decode(),
             reporter_public_key=base64.urlsafe_b64encode(reporter.public).rstrip(b"=").decode(),
             case_context=conversation.context(case).decode(),
@@ -220,12 +246,15 @@ def _status_page(case_id: str, reporter, token_text: str, notice: str = ""):  # 
         )
 
 
-def open_with_token(form, checked: bool = False):  # type: ignore[no-untyped-def]
+def _paid_token(form: TokenForm):  # type: ignore[no-untyped-def]
+    """What open_with_token returns, for a token form that must pass validation and pay first."""
+    if not (form.validate() and paid(form)):
+        return None, _lookup_failed(wait_notice(), token_text=form.token.data or "")
+    return open_with_token(form.token.data or "")
+
+
+def open_with_token(token_text: str):  # type: ignore[no-untyped-def]
     """(case_id, reporter key, token) or an error response for the reporter."""
-    token_text = form.get("token", "")
-    notice = None if checked else check_request(form)
-    if notice:
-        return None, _lookup_failed(notice, token_text=token_text)
     try:
         case_id, reporter = intake().open_case(token_text)
     except TokenTypo:
@@ -244,21 +273,23 @@ def open_with_token(form, checked: bool = False):  # type: ignore[no-untyped-def
 
 @bp.post("/status")
 def status():  # type: ignore[no-untyped-def]
-    opened, failure = open_with_token(request.form)
+    opened, failure = _paid_token(TokenForm(posted()))
     if failure:
         return failure
     return _status_page(*opened)
 
 
 @bp.post("/status/message")
+@bodies.limit(lambda: form_body_limit())
 def follow_up():  # type: ignore[no-untyped-def]
     """No-JavaScript follow-up: sealed by the server in memory, like the report."""
-    opened, failure = open_with_token(request.form)
+    form = FollowUpForm(posted())
+    opened, failure = _paid_token(form)
     if failure:
         return failure
     case_id, reporter, token_text = opened
-    text = request.form.get("message", "").replace("\r\n", "\n").strip()
-    files = _read_files(request.files.getlist("files"), keep_original=request.form.get("keep_original") == "1")
+    text = form.message.data or ""
+    files = _read_files(form.files.data, keep_original=form.keep_original.data)
     if not text and not files:
         return _status_page(case_id, reporter, token_text, _("Write a message or choose a file to send."))
     try:
@@ -276,11 +307,12 @@ def follow_up():  # type: ignore[no-untyped-def]
 
 @bp.post("/status/delete")
 def delete_channel():  # type: ignore[no-untyped-def]
-    opened, failure = open_with_token(request.form)
+    form = DeleteForm(posted())
+    opened, failure = _paid_token(form)
     if failure:
         return failure
     case_id, reporter, token_text = opened
-    if request.form.get("confirm") != "1":
+    if not form.confirm.data:
         return _status_page(case_id, reporter, token_text, _("Tick the box to confirm that you want to delete this."))
     with intake().db.session() as session:
         conversation.delete_channel(session, session.get_one(Case, case_id))
