@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import base64
-import io
+import threading
 from pathlib import Path
 
-from flask import Flask, Request, g, jsonify, render_template, request
+from flask import Flask, Request, current_app, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import text
 
@@ -21,16 +21,27 @@ from . import bodies, csrf, i18n
 from .filing import Intake
 from .limits import Slots
 from .pow import ProofOfWork
+from .sealing import CONCURRENT_SEALING, Budget, SealingFile
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "intake"
 
 
 class InMemoryRequest(Request):
-    """Uploaded files stay in memory: werkzeug would spool large ones to a temporary file on
-    disk, in clear, before the server could seal them."""
+    """Uploaded files are sealed as they arrive (intake.sealing): werkzeug would otherwise keep
+    them whole in memory, or spool large ones to a temporary file on disk, in clear."""
+
+    budget: Budget | None = None
 
     def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):  # type: ignore[no-untyped-def, override]
-        return io.BytesIO()
+        if self.budget is None:
+            settings: Settings = current_app.extensions["rri.intake"].settings
+            self.budget = Budget(
+                settings.max_file_bytes,
+                settings.max_total_bytes,
+                settings.max_files,
+                current_app.extensions["rri.sealing"],
+            )
+        return SealingFile(filename or "", content_type or "", self.budget)
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
@@ -51,6 +62,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.extensions["rri.intake"] = Intake(
         settings, db, FilesystemBlobStore(settings.blob_dir), Slots(settings.argon2_slots)
     )
+    app.extensions["rri.sealing"] = threading.BoundedSemaphore(CONCURRENT_SEALING)
     app.extensions["rri.pow"] = ProofOfWork(app.config["SECRET_KEY"], settings.pow_bits, db)
 
     from . import api, views
@@ -59,6 +71,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.register_blueprint(api.uploads)
     # Uploads prove an upload capability (X-Upload-Secret), not a cookie: no CSRF to forge there.
     csrf.protect.exempt(api.uploads)
+
+    @app.teardown_request
+    def _release_sealing(_error: BaseException | None) -> None:
+        budget = getattr(request, "budget", None)
+        if budget is not None:
+            budget.release()
 
     @app.after_request
     def _headers(response):  # type: ignore[no-untyped-def]

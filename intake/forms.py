@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import request
-from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_gettext as _  # module-level messages: translated when shown
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import CombinedMultiDict
 from wtforms import (
@@ -31,9 +31,9 @@ from cases.questionnaire import QUESTIONS, Question
 from .pow import MAX_SOLUTION_DIGITS
 
 MAX_MESSAGE = 100_000
-REQUIRED = _l("Please tell us what happened. It is the only question you must answer.")
-BAD_CHOICE = _l("Please choose one of the answers shown.")
-TOO_LONG = _l(
+REQUIRED = _("Please tell us what happened. It is the only question you must answer.")
+BAD_CHOICE = _("Please choose one of the answers shown.")
+TOO_LONG = _(
     "This answer is too long: %(length)d characters, at most %(limit)d. You can send the rest as a follow-up message."
 )
 

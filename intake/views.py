@@ -12,7 +12,7 @@ import secrets
 from flask import Blueprint, abort, current_app, g, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from werkzeug.datastructures import MultiDict
+from werkzeug.datastructures import FileStorage, MultiDict
 
 from cases import conversation
 from cases.intake_keys import current as current_intake_key
@@ -20,15 +20,14 @@ from cases.models import Case, SealedIn
 from cases.questionnaire import DANGER, SECTIONS
 from crypto.envelope import Purpose, seal
 from crypto.errors import TokenError, TokenTypo
-from crypto.stream import seal_file
 
 from . import answers, bodies, csrf
 from .filing import Intake, NotFound, TooLarge
 from .forms import DeleteForm, FollowUpForm, PaidForm, ReportForm, TokenForm, posted
 from .i18n import LANGUAGES
 from .limits import RETRY_AFTER_SECONDS, Busy
-from .metadata import strip_metadata
 from .pow import Path, PowError, ProofOfWork
+from .sealing import Budget, SealingFile
 
 bp = Blueprint("reporter", __name__, url_prefix="/<lang>")
 
@@ -96,6 +95,12 @@ def challenges() -> dict[str, str]:
     return {"challenge": pow_().challenge(Path.FORM), "js_challenge": pow_().challenge(Path.JS)}
 
 
+def retry_later(values: MultiDict):  # type: ignore[no-untyped-def]
+    """The form again, with the reporter's answers, asking to send again in a while."""
+    page, _code = show_form(values, notice=busy_notice())
+    return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
 def busy_notice() -> str:
     return _("The service is very busy right now. Nothing was lost: please wait a minute and send again.")
 
@@ -150,17 +155,21 @@ def csrf_failed(_error: CSRFError):  # type: ignore[no-untyped-def]
     return render_template("error.html", code=400), 400
 
 
-def _read_files(form_files, keep_original: bool) -> list[tuple[str, str, bytes]]:  # type: ignore[no-untyped-def]
-    files = []
-    for storage in form_files:
-        if not storage or not storage.filename:
-            continue
-        data = storage.stream.read()
-        content_type = storage.mimetype or "application/octet-stream"
-        if not keep_original:
-            data, _removed = strip_metadata(data, content_type)
-        files.append((storage.filename, content_type, data))
-    return files
+def _sealed_files(storages: list[FileStorage], keep_original: bool, public: bytes) -> list[tuple[bytes, list[bytes]]]:
+    """The files intake.sealing sealed while the body arrived; raises TooLarge or Busy."""
+    budget: Budget | None = getattr(request, "budget", None)
+    if budget is not None and budget.too_large:
+        raise TooLarge(budget.too_large)
+    if budget is not None and budget.busy:
+        raise Busy()
+    sealed = []
+    for storage in storages:
+        stream = storage.stream
+        finished = stream.finish(keep_original) if isinstance(stream, SealingFile) else None
+        if finished is not None:
+            manifest, chunks = finished
+            sealed.append((seal(public, Purpose.ATTACHMENT_MANIFEST, manifest), chunks))
+    return sealed
 
 
 @bp.get("/")
@@ -185,16 +194,15 @@ def submit():  # type: ignore[no-untyped-def]
     if not paid(form):
         return show_form(values, notice=wait_notice(), status=400)
     collected = form.answers()
-    files = _read_files(form.files.data, keep_original=form.keep_original.data)
-    try:
-        intake().check_sizes([len(data) for _n, _t, data in files])
-    except TooLarge as exc:
-        return show_form(values, notice=too_large_notice(exc.what), status=413)
     with intake().db.session() as session:
         public = current_intake_key(session).public_key
+    try:
+        sealed_files = _sealed_files(form.files.data, form.keep_original.data, public)
+    except TooLarge as exc:
+        return show_form(values, notice=too_large_notice(exc.what), status=413)
+    except Busy:
+        return retry_later(values)
     envelope = seal(public, Purpose.REPORT, answers.report_json(collected, g.lang))
-    sealed_files = [seal_file(public, data, name, content_type) for name, content_type, data in files]
-    del files
     try:
         receipt = intake().file_report(
             envelope=envelope,
@@ -204,7 +212,7 @@ def submit():  # type: ignore[no-untyped-def]
             whole=sealed_files,
         )
     except Busy:
-        return show_form(values, notice=busy_notice(), status=503), {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        return retry_later(values)
     return render_template("receipt.html", receipt=receipt, contacts=emergency_contacts())
 
 
@@ -289,18 +297,20 @@ def follow_up():  # type: ignore[no-untyped-def]
         return failure
     case_id, reporter, token_text = opened
     text = form.message.data or ""
-    files = _read_files(form.files.data, keep_original=form.keep_original.data)
-    if not text and not files:
-        return _status_page(case_id, reporter, token_text, _("Write a message or choose a file to send."))
+    with intake().db.session() as session:
+        public = current_intake_key(session).public_key
     try:
-        intake().check_sizes([len(data) for _n, _t, data in files])
+        sealed_files = _sealed_files(form.files.data, form.keep_original.data, public)
     except TooLarge as exc:
         return _status_page(case_id, reporter, token_text, too_large_notice(exc.what))
+    except Busy:
+        page = _status_page(case_id, reporter, token_text, busy_notice())
+        return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if not text and not sealed_files:
+        return _status_page(case_id, reporter, token_text, _("Write a message or choose a file to send."))
     with intake().db.session() as session:
         case = session.get_one(Case, case_id)
         team, mine = conversation.seal_follow_up(session, case, text or _("(files only)"))
-        public = current_intake_key(session).public_key
-    sealed_files = [seal_file(public, data, name, content_type) for name, content_type, data in files]
     intake().follow_up(case_id, team=team, mine=mine, whole=sealed_files)
     return _status_page(case_id, reporter, token_text, _("Your message was sent."))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import io
 import json
 import re
 import socket
@@ -331,3 +332,43 @@ def test_an_oversized_body_is_refused_before_it_is_read(app, method, path) -> No
             answer = conn.recv(4096)
             assert time.monotonic() - started < 2
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+
+
+# --- the no-JS upload path seals while reading, within a bound (item 10) ---------------------
+
+
+def test_no_js_files_are_sealed_as_they_arrive_and_open_intact(app, client, database, installed) -> None:  # type: ignore[no-untyped-def]
+    from intake.sealing import Budget, SealingFile
+
+    from .reporter_helpers import PHOTO_CANARY, document, png_with_metadata, read_case
+
+    stream = SealingFile("a.txt", "text/plain", Budget(10**9, 10**9, 10))
+    for _ in range(40):
+        stream.write(b"x" * 10_000)
+        assert stream.plaintext_held <= 64 * 1024  # never more than one chunk of plaintext
+    page = _page(client)
+    files = [(io.BytesIO(document(150_000)), "statement.txt"), (io.BytesIO(png_with_metadata()), "photo.png")]
+    response = client.post(
+        "/en/report",
+        data={**page, "what_happened": "They came at night.", "files": files},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    with database.session() as session:
+        case_id = session.scalar(select(Case.id))
+    _report, opened = read_case(database, installed.admin_password, case_id, app.extensions["rri.intake"].blobs)
+    assert dict(opened)["statement.txt"] == document(150_000)
+    assert PHOTO_CANARY.encode() not in dict(opened)["photo.png"]
+
+
+def test_no_js_uploads_beyond_the_sealing_bound_get_a_retry_page_with_the_answers(app, client, database) -> None:  # type: ignore[no-untyped-def]
+    slots = app.extensions["rri.sealing"]
+    page = _page(client)
+    while slots.acquire(blocking=False):  # every sealing slot is busy
+        pass
+    data = {**page, "what_happened": "They came at night.", "files": (io.BytesIO(b"evidence"), "a.txt")}
+    response = client.post("/en/report", data=data, content_type="multipart/form-data")
+    assert response.status_code == 503 and response.headers["Retry-After"].isdigit()
+    html = response.get_data(as_text=True)
+    assert "very busy" in html and "They came at night." in html
+    assert _cases(database) == 0
