@@ -7,7 +7,13 @@ seized device.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
+
+if TYPE_CHECKING:  # typing only: this module imports no Flask at run time
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+    from flask import Flask
 
 CSP = "; ".join(
     [
@@ -55,7 +61,7 @@ def _has_control(text: str) -> bool:
     return not _CONTROL.isdisjoint(text)
 
 
-def refuse_control_characters(app) -> None:  # type: ignore[no-untyped-def]
+def refuse_control_characters(app: Flask) -> None:
     """Answer 400 to a path or query holding a NUL or another control character, before routing.
 
     No legitimate address carries one, and a NUL reaching PostgreSQL through a URL segment is an
@@ -63,7 +69,7 @@ def refuse_control_characters(app) -> None:  # type: ignore[no-untyped-def]
     """
     inner = app.wsgi_app
 
-    def guarded(environ, start_response):  # type: ignore[no-untyped-def]
+    def guarded(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         query = unquote(environ.get("QUERY_STRING", ""), errors="replace")
         if _has_control(environ.get("PATH_INFO", "")) or _has_control(query):
             start_response(
@@ -77,4 +83,4 @@ def refuse_control_characters(app) -> None:  # type: ignore[no-untyped-def]
             return [REFUSED]
         return inner(environ, start_response)
 
-    app.wsgi_app = guarded
+    setattr(app, "wsgi_app", guarded)  # noqa: B010 - the typed way to wrap a bound method

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from sqlalchemy.exc import NoResultFound
 
@@ -20,15 +21,15 @@ uploads = Blueprint("uploads", __name__, url_prefix="/api/upload")
 MAX_SEALED_CHUNK = CHUNK_SIZE + 16
 
 
-def _fail(message: str, status: int, **headers: str):  # type: ignore[no-untyped-def]
+def _fail(message: str, status: int, **headers: str) -> ResponseReturnValue:
     return jsonify(error=message), status, headers
 
 
-def _unsendable():  # type: ignore[no-untyped-def]
+def _unsendable() -> ResponseReturnValue:
     return _fail(views.failed_notice(), 400)
 
 
-def _unpaid():  # type: ignore[no-untyped-def]
+def _unpaid() -> ResponseReturnValue:
     return _fail(views.wait_notice(), 400, **{"X-New-Challenge": views.pow_().challenge(Path.JS)})
 
 
@@ -92,12 +93,11 @@ def message():  # type: ignore[no-untyped-def]
         return _unsendable()
     if not _paid(body):
         return _unpaid()
-    opened, lookup_failure = views.open_with_token(body.token)
-    if lookup_failure:
+    opened = views.open_with_token(body.token)
+    if isinstance(opened, views.Refused):
         return _fail(_("This token does not open a report any more."), 403)
-    case_id, _reporter, _token = opened
     try:
-        sent = views.intake().follow_up(case_id, team=body.team, mine=body.mine, declared=body.declared())
+        sent = views.intake().follow_up(opened.case_id, team=body.team, mine=body.mine, declared=body.declared())
     except TooLarge as exc:
         return _fail(views.too_large_notice(exc.what), 413)
     except (ValueError, reports.Rejected):

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import secrets
+from dataclasses import dataclass
 
 from flask import Blueprint, abort, current_app, g, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.datastructures import FileStorage, MultiDict
@@ -20,6 +22,7 @@ from cases.models import Case, SealedIn
 from cases.questionnaire import DANGER, SECTIONS
 from crypto.envelope import Purpose, seal
 from crypto.errors import TokenError, TokenTypo
+from crypto.keys import KeyPair
 
 from . import answers, bodies, csrf
 from .filing import Intake, NotFound, TooLarge
@@ -28,6 +31,23 @@ from .i18n import LANGUAGES
 from .limits import RETRY_AFTER_SECONDS, Busy
 from .pow import Path, PowError, ProofOfWork
 from .sealing import Budget, SealingFile
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A token that opened its case."""
+
+    case_id: str
+    reporter: KeyPair
+    token: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The answer to a token that did not open a case, explaining why."""
+
+    response: ResponseReturnValue
+
 
 bp = Blueprint("reporter", __name__, url_prefix="/<lang>")
 
@@ -95,7 +115,7 @@ def challenges() -> dict[str, str]:
     return {"challenge": pow_().challenge(Path.FORM), "js_challenge": pow_().challenge(Path.JS)}
 
 
-def retry_later(values: MultiDict):  # type: ignore[no-untyped-def]
+def retry_later(values: MultiDict[str, str]) -> ResponseReturnValue:
     """The form again, with the reporter's answers, asking to send again in a while."""
     page, _code = show_form(values, notice=busy_notice())
     return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
@@ -144,7 +164,7 @@ def paid(form: PaidForm) -> bool:
     return True
 
 
-def csrf_failed(_error: CSRFError):  # type: ignore[no-untyped-def]
+def csrf_failed(_error: CSRFError) -> ResponseReturnValue:
     """CSRFProtect refused a POST: answer it the way its route answers other mistakes."""
     if request.endpoint in ("reporter.report", "reporter.message"):
         return jsonify(error=stale_notice()), 400, {"X-New-Challenge": pow_().challenge()}
@@ -226,7 +246,7 @@ def status_lookup():  # type: ignore[no-untyped-def]
     return render_template("status_lookup.html", csrf_token=csrf.token(), **challenges())
 
 
-def _lookup_failed(message: str, code: int = 400, token_text: str = ""):  # type: ignore[no-untyped-def]
+def _lookup_failed(message: str, code: int = 400, token_text: str = "") -> tuple[str, int]:
     page = render_template(
         "status_lookup.html", csrf_token=csrf.token(), **challenges(), error=message, typed=token_text
     )
@@ -254,37 +274,39 @@ def _status_page(case_id: str, reporter, token_text: str, notice: str = ""):  # 
         )
 
 
-def _paid_token(form: TokenForm):  # type: ignore[no-untyped-def]
+def _paid_token(form: TokenForm) -> Opened | Refused:
     """What open_with_token returns, for a token form that must pass validation and pay first."""
     if not (form.validate() and paid(form)):
-        return None, _lookup_failed(wait_notice(), token_text=form.token.data or "")
+        return Refused(_lookup_failed(wait_notice(), token_text=form.token.data or ""))
     return open_with_token(form.token.data or "")
 
 
-def open_with_token(token_text: str):  # type: ignore[no-untyped-def]
-    """(case_id, reporter key, token) or an error response for the reporter."""
+def open_with_token(token_text: str) -> Opened | Refused:
+    """The case a token opens, or the reporter's answer explaining why it does not."""
     try:
         case_id, reporter = intake().open_case(token_text)
     except TokenTypo:
-        return None, _lookup_failed(_("This number has a typo. Please check each digit."), token_text=token_text)
+        return Refused(_lookup_failed(_("This number has a typo. Please check each digit."), token_text=token_text))
     except TokenError:
-        return None, _lookup_failed(_("A token has 20 digits, in five groups of four."), token_text=token_text)
+        return Refused(_lookup_failed(_("A token has 20 digits, in five groups of four."), token_text=token_text))
     except NotFound:
-        return None, _lookup_failed(
-            _("No report matches this token. Please check it, or it may have been deleted."), 404, token_text
+        return Refused(
+            _lookup_failed(
+                _("No report matches this token. Please check it, or it may have been deleted."), 404, token_text
+            )
         )
     except Busy:
         page, _code = _lookup_failed(busy_notice(), token_text=token_text)
-        return None, (page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)})
-    return (case_id, reporter, token_text), None
+        return Refused((page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}))
+    return Opened(case_id, reporter, token_text)
 
 
 @bp.post("/status")
 def status():  # type: ignore[no-untyped-def]
-    opened, failure = _paid_token(TokenForm(posted()))
-    if failure:
-        return failure
-    return _status_page(*opened)
+    opened = _paid_token(TokenForm(posted()))
+    if isinstance(opened, Refused):
+        return opened.response
+    return _status_page(opened.case_id, opened.reporter, opened.token)
 
 
 @bp.post("/status/message")
@@ -292,10 +314,10 @@ def status():  # type: ignore[no-untyped-def]
 def follow_up():  # type: ignore[no-untyped-def]
     """No-JavaScript follow-up: sealed by the server in memory, like the report."""
     form = FollowUpForm(posted())
-    opened, failure = _paid_token(form)
-    if failure:
-        return failure
-    case_id, reporter, token_text = opened
+    opened = _paid_token(form)
+    if isinstance(opened, Refused):
+        return opened.response
+    case_id, reporter, token_text = opened.case_id, opened.reporter, opened.token
     text = form.message.data or ""
     with intake().db.session() as session:
         public = current_intake_key(session).public_key
@@ -318,10 +340,10 @@ def follow_up():  # type: ignore[no-untyped-def]
 @bp.post("/status/delete")
 def delete_channel():  # type: ignore[no-untyped-def]
     form = DeleteForm(posted())
-    opened, failure = _paid_token(form)
-    if failure:
-        return failure
-    case_id, reporter, token_text = opened
+    opened = _paid_token(form)
+    if isinstance(opened, Refused):
+        return opened.response
+    case_id, reporter, token_text = opened.case_id, opened.reporter, opened.token
     if not form.confirm.data:
         return _status_page(case_id, reporter, token_text, _("Tick the box to confirm that you want to delete this."))
     with intake().db.session() as session:

@@ -201,11 +201,14 @@ _scalars = st.one_of(
     st.text(max_size=40),
     st.sampled_from(["\ud800", "²", "\x00", "é" * 30, "A" * 5000, "0" * 30]),
 )
-_json = st.recursive(
-    _scalars,
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=10), inner, max_size=4)),
-    max_leaves=12,
-)
+
+
+def _containers(inner: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
+    lists = st.lists(inner, max_size=4)
+    return lists | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+
+
+_json = st.recursive(_scalars, _containers, max_leaves=12)
 _members = st.sampled_from(["challenge", "solution", "csrf", "nonce", "urgent", "report", "files", "token", "team"])
 _bodies = st.one_of(_json, st.dictionaries(_members, _json, max_size=9))
 _field_values = st.one_of(st.text(max_size=60), st.sampled_from(["\x00", "\ud800", "²", "é", "1" * 70, "yes"]))
