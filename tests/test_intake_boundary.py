@@ -15,21 +15,28 @@ import json
 import re
 import socket
 import time
+from typing import Any
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
+from werkzeug.test import TestResponse
 
 import caseworker
 import intake
+from cases.config import Settings
+from cases.db import Database
 from cases.intake_keys import current
 from cases.models import Case
 from crypto.envelope import Purpose, seal
 from intake import pow as pow_module
 from intake.pow import leading_zero_bits
 
+from .conftest import Installed
 from .live import serve
 
 PLAIN = re.compile(r"(try again|send again|wait|token|digits|typo|too long|larger|answer|not allowed)", re.I)
@@ -44,13 +51,13 @@ POST_ROUTES = [
 
 
 @pytest.fixture
-def app(settings, database, installed, monkeypatch):  # type: ignore[no-untyped-def]
+def app(settings: Settings, database: Database, installed: Installed, monkeypatch: pytest.MonkeyPatch) -> Flask:
     monkeypatch.setattr(pow_module, "MIN_FORM_SECONDS", 0)
     return intake.create_app(dataclasses.replace(settings, pow_bits=2), database)
 
 
 @pytest.fixture
-def client(app):  # type: ignore[no-untyped-def]
+def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
@@ -62,10 +69,12 @@ def _solve(challenge: str) -> str:
     return str(n)
 
 
-def _page(client, path: str = "/en/") -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _page(client: FlaskClient, path: str = "/en/") -> dict[str, str]:
     html = client.get(path).get_data(as_text=True)
     found = dict(re.findall(r'name="(csrf|nonce|challenge)" value="([^"]*)"', html))
-    found["js_challenge"] = re.search(r'data-challenge="([^"]*)"', html).group(1)
+    js_challenge = re.search(r'data-challenge="([^"]*)"', html)
+    assert js_challenge is not None
+    found["js_challenge"] = js_challenge.group(1)
     return found
 
 
@@ -73,7 +82,9 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
-def _report_body(client, database, **changes: object) -> tuple[dict[str, object], dict[str, str]]:  # type: ignore[no-untyped-def]
+def _report_body(
+    client: FlaskClient, database: Database, **changes: object
+) -> tuple[dict[str, object], dict[str, str]]:
     page = _page(client)
     with database.session() as session:
         public = current(session).public_key
@@ -87,12 +98,12 @@ def _report_body(client, database, **changes: object) -> tuple[dict[str, object]
     return body | changes, {"X-CSRFToken": page["csrf"]}
 
 
-def _cases(database) -> int:  # type: ignore[no-untyped-def]
+def _cases(database: Database) -> int:
     with database.session() as session:
         return session.scalar(select(func.count()).select_from(Case))
 
 
-def _assert_plain_refusal(response, status: int = 400) -> None:  # type: ignore[no-untyped-def]
+def _assert_plain_refusal(response: TestResponse, status: int = 400) -> None:
     assert response.status_code == status, response.get_data(as_text=True)[:300]
     text = response.get_json()["error"] if response.is_json else response.get_data(as_text=True)
     assert PLAIN.search(text), text[:300]
@@ -102,7 +113,7 @@ def _assert_plain_refusal(response, status: int = 400) -> None:  # type: ignore[
 # --- item 13, one cause at a time -------------------------------------------------------------
 
 
-def test_a_non_ascii_csrf_value_is_a_plain_refusal(client, database) -> None:  # type: ignore[no-untyped-def]
+def test_a_non_ascii_csrf_value_is_a_plain_refusal(client: FlaskClient, database: Database) -> None:
     page = _page(client)
     form = client.post("/en/report", data={"csrf": "é" * 20, "what_happened": "x", "challenge": page["challenge"]})
     _assert_plain_refusal(form)
@@ -130,13 +141,15 @@ def test_a_non_ascii_csrf_value_is_a_plain_refusal(client, database) -> None:  #
         {"report": "not base64!"},
     ],
 )
-def test_members_of_the_wrong_type_or_range_are_refused(client, database, changes) -> None:  # type: ignore[no-untyped-def]
+def test_members_of_the_wrong_type_or_range_are_refused(
+    client: FlaskClient, database: Database, changes: dict[str, object]
+) -> None:
     body, headers = _report_body(client, database, **changes)
     _assert_plain_refusal(client.post("/en/api/report", json=body, headers=headers))
     assert _cases(database) == 0
 
 
-def test_a_boolean_urgent_is_filed_as_sent(client, database) -> None:  # type: ignore[no-untyped-def]
+def test_a_boolean_urgent_is_filed_as_sent(client: FlaskClient, database: Database) -> None:
     body, headers = _report_body(client, database, urgent=True)
     assert client.post("/en/api/report", json=body, headers=headers).status_code == 200
     with database.session() as session:
@@ -156,13 +169,13 @@ def test_a_boolean_urgent_is_filed_as_sent(client, database) -> None:  # type: i
     ],
 )
 @pytest.mark.parametrize("route", ["/en/api/report", "/en/api/message"])
-def test_hostile_json_structure_is_refused(client, database, raw, route) -> None:  # type: ignore[no-untyped-def]
+def test_hostile_json_structure_is_refused(client: FlaskClient, database: Database, raw: bytes, route: str) -> None:
     _body, headers = _report_body(client, database)
     response = client.post(route, data=raw, headers={**headers, "Content-Type": "application/json"})
     _assert_plain_refusal(response)
 
 
-def test_unicode_digits_are_not_a_solution(client, database) -> None:  # type: ignore[no-untyped-def]
+def test_unicode_digits_are_not_a_solution(client: FlaskClient, database: Database) -> None:
     body, headers = _report_body(client, database, solution="²")
     _assert_plain_refusal(client.post("/en/api/report", json=body, headers=headers))
     page = _page(client, "/en/status")
@@ -174,7 +187,9 @@ def test_unicode_digits_are_not_a_solution(client, database) -> None:  # type: i
     "path",
     ["/api/upload/%00/0", "/api/upload/x%00y", "/en%00/status", "/en/?q=%00", "/en/?q=%1b%5B2J", "/%7f"],
 )
-def test_control_characters_in_the_address_are_refused_by_both_apps(settings, database, installed, path) -> None:  # type: ignore[no-untyped-def]
+def test_control_characters_in_the_address_are_refused_by_both_apps(
+    settings: Settings, database: Database, installed: Installed, path: str
+) -> None:
     for app in (intake.create_app(settings, database), caseworker.create_app(settings, database)):
         for method in ("GET", "PUT", "POST"):
             response = app.test_client().open(path, method=method, data=b"x")
@@ -182,7 +197,7 @@ def test_control_characters_in_the_address_are_refused_by_both_apps(settings, da
             assert b"not allowed" in response.data
 
 
-def test_nul_bytes_in_form_fields_are_a_plain_answer(client) -> None:  # type: ignore[no-untyped-def]
+def test_nul_bytes_in_form_fields_are_a_plain_answer(client: FlaskClient) -> None:
     page = _page(client, "/en/status")
     response = client.post(
         "/en/status", data={"csrf": page["csrf"], "challenge": page["challenge"], "token": "12\x0034" * 4}
@@ -229,7 +244,9 @@ def _encode(document: object) -> bytes:
 
 @_hypothesis
 @given(document=_bodies, route=st.sampled_from(POST_ROUTES), with_csrf=st.booleans())
-def test_hostile_json_never_gets_a_server_error(client, document, route, with_csrf) -> None:  # type: ignore[no-untyped-def]
+def test_hostile_json_never_gets_a_server_error(
+    client: FlaskClient, document: object, route: str, with_csrf: bool
+) -> None:
     page = _page(client)
     headers = {"Content-Type": "application/json", **({"X-CSRFToken": page["csrf"]} if with_csrf else {})}
     response = client.post(route, data=_encode(document), headers=headers)
@@ -241,7 +258,9 @@ def test_hostile_json_never_gets_a_server_error(client, document, route, with_cs
 
 @_hypothesis
 @given(fields=_form, route=st.sampled_from(POST_ROUTES), with_csrf=st.booleans())
-def test_hostile_form_fields_never_get_a_server_error(client, fields, route, with_csrf) -> None:  # type: ignore[no-untyped-def]
+def test_hostile_form_fields_never_get_a_server_error(
+    client: FlaskClient, fields: dict[str, Any], route: str, with_csrf: bool
+) -> None:
     page = _page(client)
     data = {**fields, **({"csrf": page["csrf"]} if with_csrf else {})}
     data = {
@@ -257,7 +276,7 @@ def test_hostile_form_fields_never_get_a_server_error(client, fields, route, wit
 # --- proof-of-work (item 7) ------------------------------------------------------------------
 
 
-def test_json_routes_need_a_solved_js_challenge(client, database) -> None:  # type: ignore[no-untyped-def]
+def test_json_routes_need_a_solved_js_challenge(client: FlaskClient, database: Database) -> None:
     page = _page(client)
     body, headers = _report_body(client, database)
     without = {k: v for k, v in body.items() if k != "solution"}
@@ -270,7 +289,9 @@ def test_json_routes_need_a_solved_js_challenge(client, database) -> None:  # ty
     assert client.post("/en/api/report", json=body, headers=headers).status_code == 200
 
 
-def test_a_no_js_post_faster_than_the_minimum_age_is_refused(settings, database, installed) -> None:  # type: ignore[no-untyped-def]
+def test_a_no_js_post_faster_than_the_minimum_age_is_refused(
+    settings: Settings, database: Database, installed: Installed
+) -> None:
     client = intake.create_app(settings, database).test_client()
     page = _page(client)
     response = client.post("/en/report", data={**page, "what_happened": "They came at night."})
@@ -279,7 +300,9 @@ def test_a_no_js_post_faster_than_the_minimum_age_is_refused(settings, database,
     assert _cases(database) == 0
 
 
-def test_a_spent_challenge_is_refused_by_another_worker(settings, database, installed) -> None:  # type: ignore[no-untyped-def]
+def test_a_spent_challenge_is_refused_by_another_worker(
+    settings: Settings, database: Database, installed: Installed
+) -> None:
     first = intake.create_app(dataclasses.replace(settings, pow_bits=2), database).test_client()
     second = intake.create_app(dataclasses.replace(settings, pow_bits=2), database).test_client()
     body, headers = _report_body(first, database)
@@ -290,7 +313,7 @@ def test_a_spent_challenge_is_refused_by_another_worker(settings, database, inst
     assert _cases(database) == 1
 
 
-def test_free_or_failed_requests_do_not_raise_the_js_price(database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_free_or_failed_requests_do_not_raise_the_js_price(database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pow_module, "MIN_FORM_SECONDS", 0)
     work = pow_module.ProofOfWork(b"k" * 32, base_bits=2, database=database)
     for _ in range(pow_module.CALM_REQUESTS * 4):
@@ -302,7 +325,7 @@ def test_free_or_failed_requests_do_not_raise_the_js_price(database, monkeypatch
     assert work.form_seconds() > 2  # the form path's own load raised the form path's price
 
 
-def test_expired_spent_challenges_are_purged(database) -> None:  # type: ignore[no-untyped-def]
+def test_expired_spent_challenges_are_purged(database: Database) -> None:
     import datetime as dt
 
     from cases.models import SpentChallenge
@@ -323,7 +346,7 @@ def test_expired_spent_challenges_are_purged(database) -> None:  # type: ignore[
     ("method", "path"),
     [("POST", "/en/status"), ("POST", "/en/api/report"), ("POST", "/en/api/message"), ("PUT", "/api/upload/x/0")],
 )
-def test_an_oversized_body_is_refused_before_it_is_read(app, method, path) -> None:  # type: ignore[no-untyped-def]
+def test_an_oversized_body_is_refused_before_it_is_read(app: Flask, method: str, path: str) -> None:
     with serve(app) as url:
         port = int(url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
@@ -340,7 +363,9 @@ def test_an_oversized_body_is_refused_before_it_is_read(app, method, path) -> No
 # --- the no-JS upload path seals while reading, within a bound (item 10) ---------------------
 
 
-def test_no_js_files_are_sealed_as_they_arrive_and_open_intact(app, client, database, installed) -> None:  # type: ignore[no-untyped-def]
+def test_no_js_files_are_sealed_as_they_arrive_and_open_intact(
+    app: Flask, client: FlaskClient, database: Database, installed: Installed
+) -> None:
     from intake.sealing import Budget, SealingFile
 
     from .reporter_helpers import PHOTO_CANARY, document, png_with_metadata, read_case
@@ -364,7 +389,9 @@ def test_no_js_files_are_sealed_as_they_arrive_and_open_intact(app, client, data
     assert PHOTO_CANARY.encode() not in dict(opened)["photo.png"]
 
 
-def test_no_js_uploads_beyond_the_sealing_bound_get_a_retry_page_with_the_answers(app, client, database) -> None:  # type: ignore[no-untyped-def]
+def test_no_js_uploads_beyond_the_sealing_bound_get_a_retry_page_with_the_answers(
+    app: Flask, client: FlaskClient, database: Database
+) -> None:
     slots = app.extensions["rri.sealing"]
     page = _page(client)
     while slots.acquire(blocking=False):  # every sealing slot is busy
