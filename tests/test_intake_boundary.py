@@ -218,12 +218,9 @@ _scalars = st.one_of(
 )
 
 
-def _containers(inner: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
-    lists = st.lists(inner, max_size=4)
-    return lists | st.dictionaries(st.text(max_size=10), inner, max_size=4)
-
-
-_json = st.recursive(_scalars, _containers, max_leaves=12)
+_json: st.SearchStrategy[object] = st.deferred(
+    lambda: _scalars | st.lists(_json, max_size=4) | st.dictionaries(st.text(max_size=10), _json, max_size=4)
+)
 _members = st.sampled_from(["challenge", "solution", "csrf", "nonce", "urgent", "report", "files", "token", "team"])
 _bodies = st.one_of(_json, st.dictionaries(_members, _json, max_size=9))
 _field_values = st.one_of(st.text(max_size=60), st.sampled_from(["\x00", "\ud800", "²", "é", "1" * 70, "yes"]))
