@@ -74,7 +74,7 @@ def report():  # type: ignore[no-untyped-def]
             return _fail(views.too_large_notice(exc.what), 413)
         except Busy:
             return _fail(views.busy_notice(), 503, **{"Retry-After": str(RETRY_AFTER_SECONDS)})
-        except reports.Rejected:
+        except (ValueError, reports.Rejected):
             return _unsendable()
     receipt_html = render_template("_receipt.html", receipt=receipt, contacts=views.emergency_contacts())
     return jsonify(

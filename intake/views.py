@@ -198,9 +198,10 @@ def form():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/report")
-@bodies.limit(lambda: form_body_limit())
+@bodies.limit(form_body_limit)
 def submit():  # type: ignore[no-untyped-def]
-    """The no-JavaScript path: seal in memory, store only ciphertext, show the receipt."""
+    """The no-JavaScript path: files sealed as they arrived (intake.sealing), the answers sealed
+    here in memory; only ciphertext is stored, then the receipt is shown."""
     values = request.form
     form = ReportForm(posted())
     if not form.nonce.validate(form):
@@ -310,9 +311,9 @@ def status():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/status/message")
-@bodies.limit(lambda: form_body_limit())
+@bodies.limit(form_body_limit)
 def follow_up():  # type: ignore[no-untyped-def]
-    """No-JavaScript follow-up: sealed by the server in memory, like the report."""
+    """No-JavaScript follow-up: sealed by the server, like the report."""
     form = FollowUpForm(posted())
     opened = _paid_token(form)
     if isinstance(opened, Refused):
