@@ -62,7 +62,7 @@ class PaidForm(FlaskForm):
         csrf = False  # CSRFProtect checks every POST before any view runs
 
     challenge = StringField(validators=[Length(max=128)])
-    solution = StringField(validators=[Optional(), Length(max=MAX_SOLUTION_DIGITS), Regexp(r"^[0-9]+$")])
+    solution = StringField(validators=[Optional(), Length(max=MAX_SOLUTION_DIGITS), Regexp(r"^[0-9]+\Z")])
 
 
 def _question_field(question: Question) -> Field:
@@ -78,7 +78,7 @@ def _question_field(question: Question) -> Field:
 
 
 class _ReportFields(PaidForm):
-    nonce = StringField(validators=[Optional(), Regexp(r"^[A-Za-z0-9_-]{22,64}$")])
+    nonce = StringField(validators=[Optional(), Regexp(r"^[A-Za-z0-9_-]{22,64}\Z")])
     keep_original = BooleanField(false_values=("", "0"))
     files = MultipleFileField()
 

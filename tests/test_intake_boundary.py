@@ -399,3 +399,13 @@ def test_no_js_uploads_beyond_the_sealing_bound_get_a_retry_page_with_the_answer
     html = response.get_data(as_text=True)
     assert "very busy" in html and "They came at night." in html
     assert _cases(database) == 0
+
+
+def test_a_choice_not_offered_is_explained_on_the_no_js_form(client: FlaskClient, database: Database) -> None:
+    page = _page(client)
+    data = {**page, "what_happened": "They came at night.", "danger": "maybe", "act_types": ["threats", "x\x00"]}
+    response = client.post("/en/report", data=data)
+    _assert_plain_refusal(response)
+    html = response.get_data(as_text=True)
+    assert "Please choose one of the answers shown." in html and "They came at night." in html
+    assert _cases(database) == 0
