@@ -7,6 +7,14 @@ seized device.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
+
+if TYPE_CHECKING:  # typing only: this module imports no Flask at run time
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+    from flask import Flask
+
 CSP = "; ".join(
     [
         "default-src 'none'",
@@ -43,3 +51,36 @@ def apply(headers) -> None:  # type: ignore[no-untyped-def]
         if name == "Content-Security-Policy" and name in headers:
             continue
         headers[name] = value
+
+
+_CONTROL = frozenset(chr(c) for c in (*range(0x20), 0x7F))
+REFUSED = b"Bad request: the address contains characters that are not allowed.\n"
+
+
+def _has_control(text: str) -> bool:
+    return not _CONTROL.isdisjoint(text)
+
+
+def refuse_control_characters(app: Flask) -> None:
+    """Answer 400 to a path or query holding a NUL or another control character, before routing.
+
+    No legitimate address carries one, and a NUL reaching PostgreSQL through a URL segment is an
+    error rather than a miss. Installed as WSGI middleware so it runs before any view or hook.
+    """
+    inner = app.wsgi_app
+
+    def guarded(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        query = unquote(environ.get("QUERY_STRING", ""), errors="replace")
+        if _has_control(environ.get("PATH_INFO", "")) or _has_control(query):
+            start_response(
+                "400 Bad Request",
+                [
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", str(len(REFUSED))),
+                    *SECURITY_HEADERS.items(),
+                ],
+            )
+            return [REFUSED]
+        return inner(environ, start_response)
+
+    setattr(app, "wsgi_app", guarded)  # noqa: B010 - the typed way to wrap a bound method

@@ -253,3 +253,14 @@ class AuditEvent(Base):
     detail: Mapped[str] = mapped_column(String(512), default="")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class SpentChallenge(Base):
+    """A proof-of-work challenge already used: one solution buys one request, in every worker.
+
+    Only a hash of the challenge and the day after which it expires anyway; purged by day.
+    """
+
+    __tablename__ = "spent_challenges"
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    expires_on: Mapped[dt.date] = mapped_column(Date, index=True)

@@ -22,6 +22,7 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "caseworker"
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask(__name__, template_folder=str(TEMPLATES), static_folder="static")
+    http.refuse_control_characters(app)
     app.config.update(
         SECRET_KEY=read_secret(settings.caseworker_secret_file, "the caseworker app's cookie key"),
         SEND_FILE_MAX_AGE_DEFAULT=0,

@@ -37,3 +37,4 @@ GRANT EXECUTE ON FUNCTION
     :schema.intake_lock_upload(text, text),
     :schema.intake_record_chunk(text, text, integer, integer)
     TO :role;
+GRANT SELECT, INSERT, DELETE ON :schema.spent_challenges TO :role;  -- one use per challenge; expired rows purged

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 from flask import Blueprint, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
 from cases import intake_writes, reports
@@ -14,100 +12,97 @@ from cases.models import SealedIn
 from crypto.stream import CHUNK_SIZE
 from crypto.token import format_token
 
-from . import views
-from .filing import TooLarge
+from . import bodies, schemas, views
+from .filing import TooLarge, Upload
 from .limits import RETRY_AFTER_SECONDS, Busy
+from .pow import Path, PowError
 
 uploads = Blueprint("uploads", __name__, url_prefix="/api/upload")
 MAX_SEALED_CHUNK = CHUNK_SIZE + 16
 
 
-def _b64(value: object) -> bytes:
-    if not isinstance(value, str):
-        raise ValueError("expected base64 text")
-    try:
-        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("bad base64") from exc
-
-
-def _declared(body: dict) -> list[tuple[bytes, int]]:
-    files = body.get("files") or []
-    if not isinstance(files, list):
-        raise ValueError("files must be a list")
-    declared = []
-    for item in files:
-        count = item.get("chunks") if isinstance(item, dict) else None
-        if not isinstance(count, int) or count < 1:
-            raise ValueError("bad chunk count")
-        declared.append((_b64(item.get("manifest")), count))
-    return declared
-
-
-def _fail(message: str, status: int, **headers: str):  # type: ignore[no-untyped-def]
+def _fail(message: str, status: int, **headers: str) -> ResponseReturnValue:
     return jsonify(error=message), status, headers
 
 
-def _checked_body(repeatable: bool = False) -> tuple[dict | None, object]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        return None, _fail(_("Something went wrong while sending. Nothing was lost: please try again."), 400)
-    # A resent submit is answered from its receipt box before any new work is asked for.
-    nonce = str(body.get("nonce") or "")
-    if repeatable and nonce and views.check_csrf(body) is None and views.intake().repeat(nonce) is not None:
-        return body, None
-    notice = views.check_request(body)  # type: ignore[arg-type]
-    if notice:
-        return None, _fail(notice, 400, **{"X-New-Challenge": views.pow_().challenge()})
-    return body, None
+def _unsendable() -> ResponseReturnValue:
+    return _fail(views.failed_notice(), 400)
+
+
+def _unpaid() -> ResponseReturnValue:
+    return _fail(views.wait_notice(), 400, **{"X-New-Challenge": views.pow_().challenge(Path.JS)})
+
+
+def _paid(body: schemas.Paid) -> bool:
+    try:
+        views.pow_().verify(body.challenge, body.solution, form_allowed=False)
+    except PowError:
+        return False
+    return True
+
+
+def _uploads(uploads: list[Upload]) -> list[dict[str, object]]:
+    return [{"id": u.id, "secret": u.secret, "chunks": u.chunks} for u in uploads]
 
 
 @views.bp.post("/api/report")
+@bodies.limit(schemas.MAX_BODY_BYTES)
 def report():  # type: ignore[no-untyped-def]
-    body, failure = _checked_body(repeatable=True)
-    if failure:
-        return failure
     try:
-        envelope = _b64(body.get("report"))
-        declared = _declared(body)
-        receipt = views.intake().file_report(
-            envelope=envelope,
-            sealed_in=SealedIn.BROWSER,
-            urgent=body.get("urgent") is True,
-            nonce=str(body.get("nonce") or ""),
-            declared=declared,
-        )
-    except TooLarge as exc:
-        return _fail(views.too_large_notice(exc.what), 413)
-    except Busy:
-        return _fail(views.busy_notice(), 503, **{"Retry-After": str(RETRY_AFTER_SECONDS)})
-    except (ValueError, reports.Rejected):
-        return _fail(_("Something went wrong while sending. Nothing was lost: please try again."), 400)
+        document = schemas.document(request.get_data(cache=False))
+    except schemas.BadBody:
+        return _unsendable()
+    # A resent submit is answered from its receipt box before any new work is asked for.
+    nonce = schemas.nonce_of(document)
+    receipt = views.intake().repeat(nonce) if nonce else None
+    if receipt is None:
+        try:
+            body = schemas.parse(schemas.ReportBody, document)
+        except schemas.BadBody:
+            return _unsendable()
+        if not _paid(body):
+            return _unpaid()
+        try:
+            receipt = views.intake().file_report(
+                envelope=body.report,
+                sealed_in=SealedIn.BROWSER,
+                urgent=body.urgent,
+                nonce=body.nonce,
+                declared=body.declared(),
+            )
+        except TooLarge as exc:
+            return _fail(views.too_large_notice(exc.what), 413)
+        except Busy:
+            return _fail(views.busy_notice(), 503, **{"Retry-After": str(RETRY_AFTER_SECONDS)})
+        except (ValueError, reports.Rejected):
+            return _unsendable()
     receipt_html = render_template("_receipt.html", receipt=receipt, contacts=views.emergency_contacts())
     return jsonify(
         receipt=receipt_html,
         token=format_token(receipt.token) if receipt.token else None,
-        uploads=[{"id": u.id, "secret": u.secret, "chunks": u.chunks} for u in receipt.uploads],
+        uploads=_uploads(receipt.uploads),
     )
 
 
 @views.bp.post("/api/message")
+@bodies.limit(schemas.MAX_BODY_BYTES)
 def message():  # type: ignore[no-untyped-def]
-    body, failure = _checked_body()
-    if failure:
-        return failure
-    opened, lookup_failure = views.open_with_token({"token": str(body.get("token", ""))}, checked=True)
-    if lookup_failure:
-        return _fail(_("This token does not open a report any more."), 403)
-    case_id, _reporter, _token = opened
     try:
-        mine = _b64(body["mine"]) if body.get("mine") else None
-        sent = views.intake().follow_up(case_id, team=_b64(body.get("team")), mine=mine, declared=_declared(body))
+        body = schemas.parse(schemas.MessageBody, schemas.document(request.get_data(cache=False)))
+    except schemas.BadBody:
+        return _unsendable()
+    if not _paid(body):
+        return _unpaid()
+    opened = views.open_with_token(body.token)
+    if isinstance(opened, views.Refused):
+        return _fail(_("This token does not open a report any more."), 403)
+    try:
+        sent = views.intake().follow_up(opened.case_id, team=body.team, mine=body.mine, declared=body.declared())
     except TooLarge as exc:
         return _fail(views.too_large_notice(exc.what), 413)
-    except (ValueError, KeyError, reports.Rejected):
-        return _fail(_("Something went wrong while sending. Nothing was lost: please try again."), 400)
-    return jsonify(uploads=[{"id": u.id, "secret": u.secret, "chunks": u.chunks} for u in sent])
+    except (ValueError, reports.Rejected):
+        return _unsendable()
+    return jsonify(uploads=_uploads(sent))
 
 
 @uploads.get("/<attachment_id>")
@@ -137,6 +132,7 @@ def _whole_body(expected: int) -> bytes | None:
 
 
 @uploads.put("/<attachment_id>/<int:index>")
+@bodies.limit(MAX_SEALED_CHUNK)
 def chunk(attachment_id: str, index: int):  # type: ignore[no-untyped-def]
     """Store one sealed chunk: only whole, only where it fits, only while the file is unfinished."""
     secret = request.headers.get("X-Upload-Secret", "")

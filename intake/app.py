@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
-import io
+import threading
 from pathlib import Path
 
-from flask import Flask, Request, g, jsonify, render_template
+from flask import Flask, Request, current_app, g, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
 from sqlalchemy import text
 
 from cases import http
@@ -16,20 +17,31 @@ from cases.db import Database
 from cases.intake_keys import NoIntakeKey, current
 from crypto.keys import fingerprint
 
-from . import csrf, i18n
+from . import bodies, csrf, i18n
 from .filing import Intake
 from .limits import Slots
 from .pow import ProofOfWork
+from .sealing import CONCURRENT_SEALING, Budget, SealingFile
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "intake"
 
 
 class InMemoryRequest(Request):
-    """Uploaded files stay in memory: werkzeug would spool large ones to a temporary file on
-    disk, in clear, before the server could seal them."""
+    """Uploaded files are sealed as they arrive (intake.sealing): werkzeug would otherwise keep
+    them whole in memory, or spool large ones to a temporary file on disk, in clear."""
+
+    budget: Budget | None = None
 
     def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):  # type: ignore[no-untyped-def, override]
-        return io.BytesIO()
+        if self.budget is None:
+            settings: Settings = current_app.extensions["rri.intake"].settings
+            self.budget = Budget(
+                settings.max_file_bytes,
+                settings.max_total_bytes,
+                settings.max_files,
+                current_app.extensions["rri.sealing"],
+            )
+        return SealingFile(filename or "", content_type or "", self.budget)
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
@@ -42,6 +54,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         MAX_FORM_MEMORY_SIZE=2 * 1024 * 1024,
         SEND_FILE_MAX_AGE_DEFAULT=0,
     )
+    http.refuse_control_characters(app)
+    bodies.install(app)  # before CSRFProtect, which reads the body
     csrf.configure(app)
     i18n.configure(app)
     db = database or Database(settings.database_url)
@@ -49,12 +63,21 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         settings, db, FilesystemBlobStore(settings.blob_dir), Slots(settings.argon2_slots)
     )
     app.teardown_request(app.extensions["rri.intake"].release_held)
-    app.extensions["rri.pow"] = ProofOfWork(app.config["SECRET_KEY"], settings.pow_bits)
+    app.extensions["rri.sealing"] = threading.BoundedSemaphore(CONCURRENT_SEALING)
+    app.extensions["rri.pow"] = ProofOfWork(app.config["SECRET_KEY"], settings.pow_bits, db)
 
     from . import api, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.uploads)
+    # Uploads prove an upload capability (X-Upload-Secret), not a cookie: no CSRF to forge there.
+    csrf.protect.exempt(api.uploads)
+
+    @app.teardown_request
+    def _release_sealing(_error: BaseException | None) -> None:
+        budget = getattr(request, "budget", None)
+        if budget is not None:
+            budget.release()
 
     @app.after_request
     def _headers(response):  # type: ignore[no-untyped-def]
@@ -68,12 +91,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     def _error_page(code: int):  # type: ignore[no-untyped-def]
         def handler(_error):  # type: ignore[no-untyped-def]
+            if "/api/" in request.path:  # app.js shows the message of a JSON answer
+                return jsonify(error=views.too_large_notice("total") if code == 413 else views.failed_notice()), code
             return render_template("error.html", code=code), code
 
         return handler
 
     for code in (400, 404, 405, 413, 500):
         app.register_error_handler(code, _error_page(code))
+    app.register_error_handler(CSRFError, views.csrf_failed)
 
     @app.get("/favicon.ico")
     def favicon():  # type: ignore[no-untyped-def]

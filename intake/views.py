@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import base64
 import secrets
+from dataclasses import dataclass
 
-from flask import Blueprint, abort, current_app, g, render_template, request
+from flask import Blueprint, abort, current_app, g, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
-from werkzeug.datastructures import MultiDict
+from flask_wtf.csrf import CSRFError
+from werkzeug.datastructures import FileStorage, MultiDict
 
 from cases import conversation
 from cases.intake_keys import current as current_intake_key
@@ -19,15 +22,32 @@ from cases.models import Case, SealedIn
 from cases.questionnaire import DANGER, SECTIONS
 from crypto.envelope import Purpose, seal
 from crypto.errors import TokenError, TokenTypo
-from crypto.receipt import valid_nonce
-from crypto.stream import seal_file
+from crypto.keys import KeyPair
 
-from . import answers, csrf
+from . import answers, bodies, csrf
 from .filing import Intake, NotFound, TooLarge
+from .forms import DeleteForm, FollowUpForm, PaidForm, ReportForm, TokenForm, posted
 from .i18n import LANGUAGES
 from .limits import RETRY_AFTER_SECONDS, Busy
-from .metadata import strip_metadata
-from .pow import PowError, ProofOfWork
+from .pow import Path, PowError, ProofOfWork
+from .sealing import Budget, SealingFile
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A token that opened its case."""
+
+    case_id: str
+    reporter: KeyPair
+    token: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The answer to a token that did not open a case, explaining why."""
+
+    response: ResponseReturnValue
+
 
 bp = Blueprint("reporter", __name__, url_prefix="/<lang>")
 
@@ -53,6 +73,11 @@ def _push_lang(endpoint, values) -> None:  # type: ignore[no-untyped-def]
     values.setdefault("lang", getattr(g, "lang", "en"))
 
 
+def form_body_limit() -> int:
+    """The no-JS report or follow-up: all its files, and room for the answers around them."""
+    return intake().settings.max_total_bytes + 2 * 1024 * 1024
+
+
 def emergency_contacts() -> list[dict[str, str]]:
     return intake().contacts
 
@@ -71,7 +96,7 @@ def _form_context(values: MultiDict | None = None, errors: dict[str, str] | None
         "contacts": emergency_contacts(),
         "intake_public_key": public,
         "csrf_token": csrf.token(),
-        "challenge": pow_().challenge(),
+        **challenges(),
         "nonce": (values or MultiDict()).get("nonce") or secrets.token_urlsafe(18),
         "max_file_mb": limits.max_file_bytes // (1024 * 1024),
         "max_total_mb": limits.max_total_bytes // (1024 * 1024),
@@ -83,6 +108,17 @@ def show_form(
     values: MultiDict | None = None, errors: dict[str, str] | None = None, notice: str = "", status: int = 200
 ):  # type: ignore[no-untyped-def]
     return render_template("form.html", **_form_context(values, errors, notice)), status
+
+
+def challenges() -> dict[str, str]:
+    """A page's two challenges: one a plain form post pays with time, one app.js pays with work."""
+    return {"challenge": pow_().challenge(Path.FORM), "js_challenge": pow_().challenge(Path.JS)}
+
+
+def retry_later(values: MultiDict[str, str]) -> ResponseReturnValue:
+    """The form again, with the reporter's answers, asking to send again in a while."""
+    page, _code = show_form(values, notice=busy_notice())
+    return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 def busy_notice() -> str:
@@ -107,35 +143,53 @@ def too_large_notice(what: str) -> str:
     )
 
 
-def check_csrf(form) -> str | None:  # type: ignore[no-untyped-def]
-    if not csrf.valid(form.get("csrf")):
-        return _("This page was open too long or came from somewhere else. Please check your answers and send again.")
-    return None
+def stale_notice() -> str:
+    return _("This page was open too long or came from somewhere else. Please check your answers and send again.")
 
 
-def check_request(form) -> str | None:  # type: ignore[no-untyped-def]
-    """CSRF and proof-of-work; returns a plain notice for the reporter, or None if fine."""
-    notice = check_csrf(form)
-    if notice:
-        return notice
+def failed_notice() -> str:
+    return _("Something went wrong while sending. Nothing was lost: please try again.")
+
+
+def wait_notice() -> str:
+    return _("Please wait a few seconds and send again. Nothing was lost.")
+
+
+def paid(form: PaidForm) -> bool:
+    """Proof-of-work for a form post: a solved JS challenge, or a form challenge old enough."""
     try:
-        pow_().verify(form.get("challenge", ""), form.get("solution") or None)
+        pow_().verify(form.challenge.data or "", form.solution.data or None, form_allowed=True)
     except PowError:
-        return _("Please wait a few seconds and send again. Nothing was lost.")
-    return None
+        return False
+    return True
 
 
-def _read_files(form_files, keep_original: bool) -> list[tuple[str, str, bytes]]:  # type: ignore[no-untyped-def]
-    files = []
-    for storage in form_files:
-        if not storage or not storage.filename:
-            continue
-        data = storage.stream.read()
-        content_type = storage.mimetype or "application/octet-stream"
-        if not keep_original:
-            data, _removed = strip_metadata(data, content_type)
-        files.append((storage.filename, content_type, data))
-    return files
+def csrf_failed(_error: CSRFError) -> ResponseReturnValue:
+    """CSRFProtect refused a POST: answer it the way its route answers other mistakes."""
+    if request.endpoint in ("reporter.report", "reporter.message"):
+        return jsonify(error=stale_notice()), 400, {"X-New-Challenge": pow_().challenge()}
+    if request.endpoint == "reporter.submit":
+        return show_form(request.form, notice=stale_notice(), status=400)
+    if request.endpoint in ("reporter.status", "reporter.follow_up", "reporter.delete_channel"):
+        return _lookup_failed(stale_notice())
+    return render_template("error.html", code=400), 400
+
+
+def _sealed_files(storages: list[FileStorage], keep_original: bool, public: bytes) -> list[tuple[bytes, list[bytes]]]:
+    """The files intake.sealing sealed while the body arrived; raises TooLarge or Busy."""
+    budget: Budget | None = getattr(request, "budget", None)
+    if budget is not None and budget.too_large:
+        raise TooLarge(budget.too_large)
+    if budget is not None and budget.busy:
+        raise Busy()
+    sealed = []
+    for storage in storages:
+        stream = storage.stream
+        finished = stream.finish(keep_original) if isinstance(stream, SealingFile) else None
+        if finished is not None:
+            manifest, chunks = finished
+            sealed.append((seal(public, Purpose.ATTACHMENT_MANIFEST, manifest), chunks))
+    return sealed
 
 
 @bp.get("/")
@@ -144,48 +198,42 @@ def form():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/report")
+@bodies.limit(form_body_limit)
 def submit():  # type: ignore[no-untyped-def]
-    """The no-JavaScript path: seal in memory, store only ciphertext, show the receipt."""
+    """The no-JavaScript path: files sealed as they arrived (intake.sealing), the answers sealed
+    here in memory; only ciphertext is stored, then the receipt is shown."""
     values = request.form
-    notice = check_csrf(values)
-    if notice:
-        return show_form(values, notice=notice, status=400)
-    if not valid_nonce(values.get("nonce")):
-        values = values.copy()
-        values.pop("nonce", None)  # the form comes back with a fresh one
-        notice = _("Something went wrong while sending. Nothing was lost: please try again.")
-        return show_form(values, notice=notice, status=400)
+    form = ReportForm(posted())
+    if not form.nonce.validate(form):
+        return show_form(values, notice=stale_notice(), status=400)
     # A resent request (double tap, reload, network retry) shows the first receipt again.
-    repeat = intake().repeat(values["nonce"])
+    repeat = intake().repeat(form.nonce.data) if form.nonce.data else None
     if repeat is not None:
         return render_template("receipt.html", receipt=repeat, contacts=emergency_contacts())
-    notice = check_request(values)
-    if notice:
-        return show_form(values, notice=notice, status=400)
-    collected = answers.collect(values)
-    errors = answers.problems(collected)
-    if errors:
-        return show_form(values, errors, _("Please look at the marked question."), status=400)
-    files = _read_files(request.files.getlist("files"), keep_original=values.get("keep_original") == "1")
-    try:
-        intake().check_sizes([len(data) for _n, _t, data in files])
-    except TooLarge as exc:
-        return show_form(values, notice=too_large_notice(exc.what), status=413)
+    if not form.validate():
+        return show_form(values, form.problems(), _("Please look at the marked question."), status=400)
+    if not paid(form):
+        return show_form(values, notice=wait_notice(), status=400)
+    collected = form.answers()
     with intake().db.session() as session:
         public = current_intake_key(session).public_key
+    try:
+        sealed_files = _sealed_files(form.files.data, form.keep_original.data, public)
+    except TooLarge as exc:
+        return show_form(values, notice=too_large_notice(exc.what), status=413)
+    except Busy:
+        return retry_later(values)
     envelope = seal(public, Purpose.REPORT, answers.report_json(collected, g.lang))
-    sealed_files = [seal_file(public, data, name, content_type) for name, content_type, data in files]
-    del files
     try:
         receipt = intake().file_report(
             envelope=envelope,
             sealed_in=SealedIn.SERVER,
             urgent=answers.is_urgent(collected),
-            nonce=values["nonce"],
+            nonce=form.nonce.data or secrets.token_urlsafe(18),
             whole=sealed_files,
         )
     except Busy:
-        return show_form(values, notice=busy_notice(), status=503), {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        return retry_later(values)
     return render_template("receipt.html", receipt=receipt, contacts=emergency_contacts())
 
 
@@ -196,12 +244,12 @@ def safety():  # type: ignore[no-untyped-def]
 
 @bp.get("/status")
 def status_lookup():  # type: ignore[no-untyped-def]
-    return render_template("status_lookup.html", csrf_token=csrf.token(), challenge=pow_().challenge())
+    return render_template("status_lookup.html", csrf_token=csrf.token(), **challenges())
 
 
-def _lookup_failed(message: str, code: int = 400, token_text: str = ""):  # type: ignore[no-untyped-def]
+def _lookup_failed(message: str, code: int = 400, token_text: str = "") -> tuple[str, int]:
     page = render_template(
-        "status_lookup.html", csrf_token=csrf.token(), challenge=pow_().challenge(), error=message, typed=token_text
+        "status_lookup.html", csrf_token=csrf.token(), **challenges(), error=message, typed=token_text
     )
     return page, code
 
@@ -217,8 +265,9 @@ def _status_page(case_id: str, reporter, token_text: str, notice: str = ""):  # 
             token=token_text,
             notice=notice,
             csrf_token=csrf.token(),
-            challenge=pow_().challenge(),
-            refresh_challenge=pow_().challenge(),
+            **challenges(),
+            refresh_challenge=pow_().challenge(Path.FORM),
+            refresh_js_challenge=pow_().challenge(Path.JS),
             intake_public_key=base64.urlsafe_b64encode(key.public_key).rstrip(b"=").decode(),
             reporter_public_key=base64.urlsafe_b64encode(reporter.public).rstrip(b"=").decode(),
             case_context=conversation.context(case).decode(),
@@ -226,67 +275,77 @@ def _status_page(case_id: str, reporter, token_text: str, notice: str = ""):  # 
         )
 
 
-def open_with_token(form, checked: bool = False):  # type: ignore[no-untyped-def]
-    """(case_id, reporter key, token) or an error response for the reporter."""
-    token_text = form.get("token", "")
-    notice = None if checked else check_request(form)
-    if notice:
-        return None, _lookup_failed(notice, token_text=token_text)
+def _paid_token(form: TokenForm) -> Opened | Refused:
+    """What open_with_token returns, for a token form that must pass validation and pay first."""
+    if not (form.validate() and paid(form)):
+        return Refused(_lookup_failed(wait_notice(), token_text=form.token.data or ""))
+    return open_with_token(form.token.data or "")
+
+
+def open_with_token(token_text: str) -> Opened | Refused:
+    """The case a token opens, or the reporter's answer explaining why it does not."""
     try:
         case_id, reporter = intake().open_case(token_text)
     except TokenTypo:
-        return None, _lookup_failed(_("This number has a typo. Please check each digit."), token_text=token_text)
+        return Refused(_lookup_failed(_("This number has a typo. Please check each digit."), token_text=token_text))
     except TokenError:
-        return None, _lookup_failed(_("A token has 20 digits, in five groups of four."), token_text=token_text)
+        return Refused(_lookup_failed(_("A token has 20 digits, in five groups of four."), token_text=token_text))
     except NotFound:
-        return None, _lookup_failed(
-            _("No report matches this token. Please check it, or it may have been deleted."), 404, token_text
+        return Refused(
+            _lookup_failed(
+                _("No report matches this token. Please check it, or it may have been deleted."), 404, token_text
+            )
         )
     except Busy:
         page, _code = _lookup_failed(busy_notice(), token_text=token_text)
-        return None, (page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)})
-    return (case_id, reporter, token_text), None
+        return Refused((page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}))
+    return Opened(case_id, reporter, token_text)
 
 
 @bp.post("/status")
 def status():  # type: ignore[no-untyped-def]
-    opened, failure = open_with_token(request.form)
-    if failure:
-        return failure
-    return _status_page(*opened)
+    opened = _paid_token(TokenForm(posted()))
+    if isinstance(opened, Refused):
+        return opened.response
+    return _status_page(opened.case_id, opened.reporter, opened.token)
 
 
 @bp.post("/status/message")
+@bodies.limit(form_body_limit)
 def follow_up():  # type: ignore[no-untyped-def]
-    """No-JavaScript follow-up: sealed by the server in memory, like the report."""
-    opened, failure = open_with_token(request.form)
-    if failure:
-        return failure
-    case_id, reporter, token_text = opened
-    text = request.form.get("message", "").replace("\r\n", "\n").strip()
-    files = _read_files(request.files.getlist("files"), keep_original=request.form.get("keep_original") == "1")
-    if not text and not files:
-        return _status_page(case_id, reporter, token_text, _("Write a message or choose a file to send."))
+    """No-JavaScript follow-up: sealed by the server, like the report."""
+    form = FollowUpForm(posted())
+    opened = _paid_token(form)
+    if isinstance(opened, Refused):
+        return opened.response
+    case_id, reporter, token_text = opened.case_id, opened.reporter, opened.token
+    text = form.message.data or ""
+    with intake().db.session() as session:
+        public = current_intake_key(session).public_key
     try:
-        intake().check_sizes([len(data) for _n, _t, data in files])
+        sealed_files = _sealed_files(form.files.data, form.keep_original.data, public)
     except TooLarge as exc:
         return _status_page(case_id, reporter, token_text, too_large_notice(exc.what))
+    except Busy:
+        page = _status_page(case_id, reporter, token_text, busy_notice())
+        return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if not text and not sealed_files:
+        return _status_page(case_id, reporter, token_text, _("Write a message or choose a file to send."))
     with intake().db.session() as session:
         case = session.get_one(Case, case_id)
         team, mine = conversation.seal_follow_up(session, case, text or _("(files only)"))
-        public = current_intake_key(session).public_key
-    sealed_files = [seal_file(public, data, name, content_type) for name, content_type, data in files]
     intake().follow_up(case_id, team=team, mine=mine, whole=sealed_files)
     return _status_page(case_id, reporter, token_text, _("Your message was sent."))
 
 
 @bp.post("/status/delete")
 def delete_channel():  # type: ignore[no-untyped-def]
-    opened, failure = open_with_token(request.form)
-    if failure:
-        return failure
-    case_id, reporter, token_text = opened
-    if request.form.get("confirm") != "1":
+    form = DeleteForm(posted())
+    opened = _paid_token(form)
+    if isinstance(opened, Refused):
+        return opened.response
+    case_id, reporter, token_text = opened.case_id, opened.reporter, opened.token
+    if not form.confirm.data:
         return _status_page(case_id, reporter, token_text, _("Tick the box to confirm that you want to delete this."))
     intake().delete_channel(case_id)
     return render_template("deleted.html")

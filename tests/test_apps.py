@@ -41,7 +41,7 @@ def test_intake_responses_are_strict_and_set_no_cookie(intake_client, path) -> N
 
 
 @pytest.mark.parametrize("path", ["/", "/fr/", "/ar/status", "/en/safety"])
-def test_intake_pages_set_only_a_short_lived_csrf_cookie(intake_client, path) -> None:  # type: ignore[no-untyped-def]
+def test_intake_pages_set_only_a_browser_session_csrf_cookie(intake_client, path) -> None:  # type: ignore[no-untyped-def]
     response = intake_client.get(path)
     assert response.status_code == 200
     _assert_strict(response)
@@ -51,12 +51,8 @@ def test_intake_pages_set_only_a_short_lived_csrf_cookie(intake_client, path) ->
         name, _, attributes = cookie.partition("=")
         assert name == "csrf"
         assert "HttpOnly" in attributes and "SameSite=Strict" in attributes
-        expires = re.search(r"Expires=([^;]+)", attributes)
-        assert expires, "the CSRF session must expire"
-        import email.utils
-        import time
-
-        assert email.utils.parsedate_to_datetime(expires.group(1)).timestamp() - time.time() <= 2 * 3600 + 60
+        # Nothing of the visit outlives the browser; the time limit is inside the signed token.
+        assert "Expires=" not in attributes and "Max-Age=" not in attributes
 
 
 @pytest.mark.parametrize("path", ["/", "/health", "/no-such-page"])

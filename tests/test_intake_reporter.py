@@ -29,8 +29,20 @@ def client(app):  # type: ignore[no-untyped-def]
 
 
 def _form_fields(client, path: str = "/en/") -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The hidden fields of a page's first form (a no-JS post pays with the form's age)."""
     html = client.get(path).get_data(as_text=True)
     return {name: value for name, value in re.findall(r'name="(csrf|nonce|challenge)" value="([^"]*)"', html)}
+
+
+def _json_fields(client, path: str = "/en/") -> tuple[dict[str, str], dict[str, str]]:  # type: ignore[no-untyped-def]
+    """(body fields, headers) for a JSON post as app.js makes it: the JS challenge, solved."""
+    html = client.get(path).get_data(as_text=True)
+    fields = dict(re.findall(r'name="(csrf|nonce)" value="([^"]*)"', html))
+    challenge = re.search(r'data-challenge="([^"]*)"', html).group(1)
+    body = {"challenge": challenge, "solution": _solve(challenge)}
+    if "nonce" in fields:
+        body["nonce"] = fields["nonce"]
+    return body, {"X-CSRFToken": fields["csrf"]}
 
 
 def _count(database) -> int:  # type: ignore[no-untyped-def]
@@ -125,10 +137,10 @@ def test_upload_api_needs_the_upload_capability(client, database) -> None:  # ty
         public = current(session).public_key
     manifest, chunks = seal_file(public, b"evidence", "a.txt", "text/plain")
     b64 = lambda b: base64.urlsafe_b64encode(b).decode().rstrip("=")  # noqa: E731
-    fields = _form_fields(client)
-    fields.update(solution=_solve(fields["challenge"]), report=b64(seal(public, Purpose.REPORT, b"{}")))
-    body = {**fields, "urgent": False, "files": [{"manifest": b64(manifest), "chunks": 1}]}
-    answer = client.post("/en/api/report", json=body).get_json()
+    fields, headers = _json_fields(client)
+    body = {**fields, "report": b64(seal(public, Purpose.REPORT, b"{}"))}
+    body |= {"urgent": False, "files": [{"manifest": b64(manifest), "chunks": 1}]}
+    answer = client.post("/en/api/report", json=body, headers=headers).get_json()
     assert "uploads" in answer, answer
     upload = answer["uploads"][0]
     url = f"/api/upload/{upload['id']}"
@@ -152,41 +164,41 @@ def _solve(challenge: str) -> str:
     return str(n)
 
 
-def test_proof_of_work_is_single_use_and_bound_to_this_server() -> None:
-    work = ProofOfWork(b"k" * 32, base_bits=6)
+def test_proof_of_work_is_single_use_and_bound_to_this_server(database) -> None:  # type: ignore[no-untyped-def]
+    work = ProofOfWork(b"k" * 32, base_bits=6, database=database)
     challenge = work.challenge()
     solution = _solve(challenge)
-    work.verify(challenge, solution)
+    work.verify(challenge, solution, form_allowed=False)
     with pytest.raises(PowError, match="already used"):
-        work.verify(challenge, solution)
-    other = ProofOfWork(b"j" * 32, base_bits=6)
+        work.verify(challenge, solution, form_allowed=False)
+    other = ProofOfWork(b"j" * 32, base_bits=6, database=database)
     with pytest.raises(PowError, match="not issued here"):
-        other.verify(challenge, solution)
+        other.verify(challenge, solution, form_allowed=False)
     fresh = work.challenge()
     wrong = next(
         str(n) for n in range(1000) if leading_zero_bits(hashlib.sha256(f"{fresh}:{n}".encode()).digest()) == 0
     )
     with pytest.raises(PowError, match="insufficient"):
-        work.verify(fresh, wrong)
+        work.verify(fresh, wrong, form_allowed=False)
 
 
-def test_proof_of_work_expires(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_proof_of_work_expires(monkeypatch, database) -> None:  # type: ignore[no-untyped-def]
     import time
 
-    work = ProofOfWork(b"k" * 32, base_bits=2)
+    work = ProofOfWork(b"k" * 32, base_bits=2, database=database)
     challenge = work.challenge()
     later = time.time() + pow_module.TTL_SECONDS + 1
     monkeypatch.setattr(pow_module.time, "time", lambda: later)
     with pytest.raises(PowError, match="expired"):
-        work.verify(challenge, _solve(challenge))
+        work.verify(challenge, _solve(challenge), form_allowed=False)
 
 
-def test_difficulty_rises_under_load_and_nothing_identifies_clients() -> None:
-    work = ProofOfWork(b"k" * 32, base_bits=1)
+def test_difficulty_rises_under_load_and_nothing_identifies_clients(database) -> None:  # type: ignore[no-untyped-def]
+    work = ProofOfWork(b"k" * 32, base_bits=1, database=database)
     assert work.current_bits() == 1
     for _ in range(pow_module.CALM_REQUESTS * 4):
         challenge = work.challenge()
-        work.verify(challenge, _solve(challenge))
+        work.verify(challenge, _solve(challenge), form_allowed=False)
     assert work.current_bits() > 1
     assert not any("addr" in name or name == "ip" for name in vars(work))
 

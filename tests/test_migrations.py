@@ -21,6 +21,7 @@ TABLES = {
     "messages",
     "notes",
     "settings",
+    "spent_challenges",
     "staff_sessions",
     "status_changes",
     "submissions",

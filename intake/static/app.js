@@ -24,7 +24,10 @@ leave.addEventListener('click', go);
 let esc = 0;
 addEventListener('keydown', e => { if (e.key === 'Escape' && ++esc > 1) go(); setTimeout(() => { esc = 0; }, 800); });
 
+// A page carries two challenges: the form field's is paid by waiting (no JavaScript), the one in
+// data-challenge by work. Only the second is accepted with a solution, and by the JSON routes.
 async function solve(form) {
+  if (form.dataset.challenge) { form.elements.challenge.value = form.dataset.challenge; delete form.dataset.challenge; }
   const c = form.elements.challenge.value, bits = unb64u(c)[4];
   for (let n = 0; ; n++) {
     const d = new Uint8Array(await crypto.subtle.digest('SHA-256', enc.encode(c + ':' + n)));
@@ -86,8 +89,9 @@ async function readFiles(form, notes) {
 async function post(form, body) {
   for (let attempt = 0; ; attempt++) {
     await solve(form);
-    Object.assign(body, { csrf: form.elements.csrf.value, challenge: form.elements.challenge.value, solution: form.elements.solution.value });
-    const r = await fetch(form.dataset.api, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    Object.assign(body, { challenge: form.elements.challenge.value, solution: form.elements.solution.value });
+    const headers = { 'Content-Type': 'application/json', 'X-CSRFToken': form.elements.csrf.value };
+    const r = await fetch(form.dataset.api, { method: 'POST', headers, body: JSON.stringify(body) });
     const fresh = r.headers.get('X-New-Challenge');
     if (fresh && attempt < 2) { form.elements.challenge.value = fresh; continue; }
     const j = await r.json().catch(() => ({}));

@@ -1,0 +1,127 @@
+"""The intake's HTML forms as WTForms classes: every field typed and bounded at the boundary.
+
+The report form is built from the questionnaire (cases.questionnaire), so the questions, their
+choices and their length limits are defined once. CSRF is checked for every POST by Flask-WTF's
+CSRFProtect (intake.csrf), so these forms do not carry a CSRF field of their own. Templates
+stay hand-written HTML (the page weight budget); the forms parse and validate what comes back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import request
+from flask_babel import lazy_gettext as _  # module-level messages: translated when shown
+from flask_wtf import FlaskForm
+from werkzeug.datastructures import CombinedMultiDict
+from wtforms import (
+    BooleanField,
+    Field,
+    MultipleFileField,
+    RadioField,
+    SelectChoice,
+    SelectMultipleField,
+    StringField,
+)
+from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
+
+from cases.questionnaire import QUESTIONS, Question
+
+from .pow import MAX_SOLUTION_DIGITS
+
+MAX_MESSAGE = 100_000
+REQUIRED = _("Please tell us what happened. It is the only question you must answer.")
+BAD_CHOICE = _("Please choose one of the answers shown.")
+TOO_LONG = _(
+    "This answer is too long: %(length)d characters, at most %(limit)d. You can send the rest as a follow-up message."
+)
+
+
+def _text(value: str | None) -> str:
+    return (value or "").replace("\r\n", "\n").strip()
+
+
+def _at_most(limit: int) -> Callable[[FlaskForm, Field], None]:
+    def check(_form: FlaskForm, field: Field) -> None:
+        if len(field.data or "") > limit:
+            raise ValidationError(TOO_LONG % {"length": len(field.data), "limit": limit})
+
+    return check
+
+
+def posted() -> CombinedMultiDict[str, Any]:
+    """The posted form fields and files; never a JSON body (FlaskForm would parse that unbounded)."""
+    return CombinedMultiDict([request.files, request.form])
+
+
+class PaidForm(FlaskForm):
+    """Every intake POST pays with proof-of-work (intake.pow): a challenge, solved or aged."""
+
+    class Meta:
+        csrf = False  # CSRFProtect checks every POST before any view runs
+
+    challenge = StringField(validators=[Length(max=128)])
+    solution = StringField(validators=[Optional(), Length(max=MAX_SOLUTION_DIGITS), Regexp(r"^[0-9]+\Z")])
+
+
+def _question_field(question: Question) -> Field:
+    choices = [SelectChoice(c.value) for c in question.choices]
+    if question.kind == "one":
+        return RadioField(choices=choices, validators=[Optional()], validate_choice=False)
+    if question.kind == "many":
+        return SelectMultipleField(choices=choices, validate_choice=False)
+    checks: list[Any] = [_at_most(question.max_length)]
+    if question.required:
+        checks.insert(0, DataRequired(REQUIRED))
+    return StringField(filters=[_text], validators=checks)
+
+
+class _ReportFields(PaidForm):
+    nonce = StringField(validators=[Optional(), Regexp(r"^[A-Za-z0-9_-]{22,64}\Z")])
+    keep_original = BooleanField(false_values=("", "0"))
+    files = MultipleFileField()
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        ok = super().validate(extra_validators)
+        # Choices are checked here with a plain message, not WTForms' own English one.
+        for name, question in QUESTIONS.items():
+            if question.kind not in ("one", "many"):
+                continue
+            field = self[name]
+            chosen = field.data if isinstance(field.data, list) else [field.data] if field.data else []
+            if any(value not in question.values() for value in chosen):
+                field.errors = [*field.errors, BAD_CHOICE]
+                ok = False
+        return ok
+
+    def answers(self) -> dict[str, str | list[str]]:
+        """The non-empty answers, in the layout app.js builds too (docs/protocol.md, "Report")."""
+        answers: dict[str, str | list[str]] = {}
+        for name in QUESTIONS:
+            value = self[name].data
+            if value:
+                answers[name] = list(value) if isinstance(value, list) else str(value)
+        return answers
+
+    def problems(self) -> dict[str, str]:
+        return {name: str(field.errors[0]) for name, field in self._fields.items() if field.errors}
+
+
+ReportForm: type[_ReportFields] = type(
+    "ReportForm", (_ReportFields,), {name: _question_field(q) for name, q in QUESTIONS.items()}
+)
+
+
+class TokenForm(PaidForm):
+    token = StringField(validators=[Length(max=64)])
+
+
+class FollowUpForm(TokenForm):
+    message = StringField(filters=[_text], validators=[_at_most(MAX_MESSAGE)])
+    keep_original = BooleanField(false_values=("", "0"))
+    files = MultipleFileField()
+
+
+class DeleteForm(TokenForm):
+    confirm = BooleanField(false_values=("", "0"))
