@@ -15,7 +15,7 @@ from crypto.token import format_token
 from . import bodies, schemas, views
 from .filing import TooLarge, Upload
 from .limits import RETRY_AFTER_SECONDS, Busy
-from .pow import Path, PowError
+from .pow import AlreadySpent, Path, PowError
 
 uploads = Blueprint("uploads", __name__, url_prefix="/api/upload")
 MAX_SEALED_CHUNK = CHUNK_SIZE + 16
@@ -33,9 +33,12 @@ def _unpaid() -> ResponseReturnValue:
     return _fail(views.wait_notice(), 400, **{"X-New-Challenge": views.pow_().challenge(Path.JS)})
 
 
-def _paid(body: schemas.Paid) -> bool:
+def _paid(body: schemas.Paid) -> bool | AlreadySpent:
+    """True if paid; the AlreadySpent error if paid by an earlier request; False otherwise."""
     try:
         views.pow_().verify(body.challenge, body.solution, form_allowed=False)
+    except AlreadySpent as spent:
+        return spent
     except PowError:
         return False
     return True
@@ -60,8 +63,13 @@ def report():  # type: ignore[no-untyped-def]
             body = schemas.parse(schemas.ReportBody, document)
         except schemas.BadBody:
             return _unsendable()
-        if not _paid(body):
-            return _unpaid()
+        paid = _paid(body)
+        if paid is not True:
+            # Work paid by a copy of this submit in another process: it is filing the case.
+            receipt = views.intake().await_repeat(body.nonce) if isinstance(paid, AlreadySpent) else None
+            if receipt is None:
+                return _unpaid()
+    if receipt is None:
         try:
             receipt = views.intake().file_report(
                 envelope=body.report,
@@ -91,7 +99,7 @@ def message():  # type: ignore[no-untyped-def]
         body = schemas.parse(schemas.MessageBody, schemas.document(request.get_data(cache=False)))
     except schemas.BadBody:
         return _unsendable()
-    if not _paid(body):
+    if _paid(body) is not True:
         return _unpaid()
     opened = views.open_with_token(body.token)
     if isinstance(opened, views.Refused):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property, partial
@@ -226,6 +227,17 @@ class Intake:
             return None
         self._hold(nonce)
         return self._repeat(nonce)
+
+    def await_repeat(self, nonce: str, seconds: float = 15.0) -> Receipt | None:
+        """For a copy whose proof-of-work a twin in another process already spent: that twin is
+        filing the case, so wait for it rather than tell the reporter to send again."""
+        deadline = time.monotonic() + seconds
+        while valid_nonce(nonce) and time.monotonic() < deadline:
+            receipt = self._repeat(nonce)
+            if receipt is not None:
+                return receipt
+            time.sleep(0.1)
+        return None
 
     def _repeat(self, nonce: str) -> Receipt | None:
         # Nothing is rewritten: the upload secrets are derived again from the nonce.

@@ -78,7 +78,8 @@ def _question_field(question: Question) -> Field:
 
 
 class _ReportFields(PaidForm):
-    nonce = StringField(validators=[Optional(), Regexp(r"^[A-Za-z0-9_-]{22,64}\Z")])
+    # Every form page carries one; a guessable nonce would open someone else's receipt box.
+    nonce = StringField(validators=[DataRequired(), Regexp(r"^[A-Za-z0-9_-]{22,64}\Z")])
     keep_original = BooleanField(false_values=("", "0"))
     files = MultipleFileField()
 

@@ -52,6 +52,10 @@ class PowError(Exception):
     """The request's proof-of-work is missing, wrong, expired or already used."""
 
 
+class AlreadySpent(PowError):
+    """Paid for, but by an earlier request: a copy of the same submit, or a replay."""
+
+
 class Path(enum.IntEnum):
     JS = 0
     FORM = 1
@@ -155,7 +159,7 @@ class ProofOfWork:
             with self._db.session() as session:
                 session.add(SpentChallenge(digest=hashlib.sha256(raw).digest(), expires_on=keep_until))
         except IntegrityError:
-            raise PowError("challenge already used") from None
+            raise AlreadySpent("challenge already used") from None
         self._purge_now_and_then()
 
     def _purge_now_and_then(self) -> None:

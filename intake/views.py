@@ -29,7 +29,7 @@ from .filing import Intake, NotFound, TooLarge
 from .forms import DeleteForm, FollowUpForm, PaidForm, ReportForm, TokenForm, posted
 from .i18n import LANGUAGES
 from .limits import RETRY_AFTER_SECONDS, Busy
-from .pow import Path, PowError, ProofOfWork
+from .pow import AlreadySpent, Path, PowError, ProofOfWork
 from .sealing import Budget, SealingFile
 
 
@@ -155,10 +155,13 @@ def wait_notice() -> str:
     return _("Please wait a few seconds and send again. Nothing was lost.")
 
 
-def paid(form: PaidForm) -> bool:
-    """Proof-of-work for a form post: a solved JS challenge, or a form challenge old enough."""
+def paid(form: PaidForm) -> bool | AlreadySpent:
+    """Proof-of-work for a form post: a solved JS challenge, or a form challenge old enough.
+    True if paid; the AlreadySpent error if paid by an earlier request; False otherwise."""
     try:
         pow_().verify(form.challenge.data or "", form.solution.data or None, form_allowed=True)
+    except AlreadySpent as spent:
+        return spent
     except PowError:
         return False
     return True
@@ -205,14 +208,21 @@ def submit():  # type: ignore[no-untyped-def]
     values = request.form
     form = ReportForm(posted())
     if not form.nonce.validate(form):
+        values = values.copy()
+        values.pop("nonce", None)  # the form comes back with a fresh one
         return show_form(values, notice=stale_notice(), status=400)
     # A resent request (double tap, reload, network retry) shows the first receipt again.
-    repeat = intake().repeat(form.nonce.data) if form.nonce.data else None
+    repeat = intake().repeat(form.nonce.data)
     if repeat is not None:
         return render_template("receipt.html", receipt=repeat, contacts=emergency_contacts())
     if not form.validate():
         return show_form(values, form.problems(), _("Please look at the marked question."), status=400)
-    if not paid(form):
+    paying = paid(form)
+    if paying is not True:
+        # A double tap whose twin, in another process, spent the form's challenge and is filing.
+        repeat = intake().await_repeat(form.nonce.data) if isinstance(paying, AlreadySpent) else None
+        if repeat is not None:
+            return render_template("receipt.html", receipt=repeat, contacts=emergency_contacts())
         return show_form(values, notice=wait_notice(), status=400)
     collected = form.answers()
     with intake().db.session() as session:
@@ -229,7 +239,7 @@ def submit():  # type: ignore[no-untyped-def]
             envelope=envelope,
             sealed_in=SealedIn.SERVER,
             urgent=answers.is_urgent(collected),
-            nonce=form.nonce.data or secrets.token_urlsafe(18),
+            nonce=form.nonce.data,
             whole=sealed_files,
         )
     except Busy:
@@ -277,7 +287,7 @@ def _status_page(case_id: str, reporter, token_text: str, notice: str = ""):  # 
 
 def _paid_token(form: TokenForm) -> Opened | Refused:
     """What open_with_token returns, for a token form that must pass validation and pay first."""
-    if not (form.validate() and paid(form)):
+    if not (form.validate() and paid(form) is True):
         return Refused(_lookup_failed(wait_notice(), token_text=form.token.data or ""))
     return open_with_token(form.token.data or "")
 
