@@ -157,7 +157,9 @@ def _added_message(username: str, granted: int | None) -> str:
 
 
 def _worker(session: Session, worker_id: int) -> Caseworker:
-    worker = session.get(Caseworker, worker_id)
+    # Locked: two admins acting on one account at once take turns (no duplicate key wrap, and
+    # the stored state is the one the last audited request set).
+    worker = session.get(Caseworker, worker_id, with_for_update=True)
     if worker is None:
         abort(404)
     return worker

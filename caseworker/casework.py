@@ -539,7 +539,8 @@ def update_referral(case_id: str, number: int):  # type: ignore[no-untyped-def]
 def assign(case_id: str):  # type: ignore[no-untyped-def]
     form = forms.AssignForm()
     with _db().session() as session:
-        case = _case(session, case_id)
+        # Locked, so the stored assignee is the one the last audited request chose.
+        case = _case(session, case_id, lock=True)
         if not form.validate():
             return _refuse(case.id, "Cases can only be assigned to an enabled caseworker or admin.", 400)
         chosen = form.to.data
@@ -564,7 +565,8 @@ def change_status(case_id: str):  # type: ignore[no-untyped-def]
         return _refuse(case_id, f"Nothing was sent: the explanation is longer than {MAX_REPLY} characters.", 400)
     status, explanation = Status(form.status.data), form.explanation.data
     with _db().session() as session:
-        case = _case(session, case_id)
+        # Locked, so the case's status is always its timeline's last step.
+        case = _case(session, case_id, lock=True)
         if explanation and case.reporter_public_key is None:
             return _refuse(
                 case.id,
