@@ -264,3 +264,6 @@ class SpentChallenge(Base):
     __tablename__ = "spent_challenges"
     digest: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     expires_on: Mapped[dt.date] = mapped_column(Date, index=True)
+    # SHA-256 of the challenge with the submission nonce it paid for, so that a copy of that
+    # submit (a double tap on another worker) can be told apart from a replay.
+    paid_for: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None)

@@ -33,10 +33,10 @@ def _unpaid() -> ResponseReturnValue:
     return _fail(views.wait_notice(), 400, **{"X-New-Challenge": views.pow_().challenge(Path.JS)})
 
 
-def _paid(body: schemas.Paid) -> bool | AlreadySpent:
-    """True if paid; the AlreadySpent error if paid by an earlier request; False otherwise."""
+def _paid(body: schemas.Paid, nonce: str | None = None) -> bool | AlreadySpent:
+    """True if paid; AlreadySpent if paid by an earlier copy of this submit; False otherwise."""
     try:
-        views.pow_().verify(body.challenge, body.solution, form_allowed=False)
+        views.pow_().verify(body.challenge, body.solution, form_allowed=False, nonce=nonce)
     except AlreadySpent as spent:
         return spent
     except PowError:
@@ -63,7 +63,7 @@ def report():  # type: ignore[no-untyped-def]
             body = schemas.parse(schemas.ReportBody, document)
         except schemas.BadBody:
             return _unsendable()
-        paid = _paid(body)
+        paid = _paid(body, body.nonce)
         if paid is not True:
             # Work paid by a copy of this submit in another process: it is filing the case.
             receipt = views.intake().await_repeat(body.nonce) if isinstance(paid, AlreadySpent) else None

@@ -53,7 +53,7 @@ class PowError(Exception):
 
 
 class AlreadySpent(PowError):
-    """Paid for, but by an earlier request: a copy of the same submit, or a replay."""
+    """Paid for by an earlier copy of the same submit (same nonce), which is filing it now."""
 
 
 class Path(enum.IntEnum):
@@ -114,8 +114,12 @@ class ProofOfWork:
         mac = hmac.new(self._secret, payload, hashlib.sha256).digest()[:_MAC_LEN]
         return base64.urlsafe_b64encode(payload + mac).decode().rstrip("=")
 
-    def verify(self, challenge: str, solution: str | None, *, form_allowed: bool) -> None:
-        """Accept one request, or raise PowError. ``form_allowed``: the request may pay with time."""
+    def verify(self, challenge: str, solution: str | None, *, form_allowed: bool, nonce: str | None = None) -> None:
+        """Accept one request, or raise PowError. ``form_allowed``: the request may pay with time.
+
+        ``nonce``: the submission the work pays for. A copy of that same submission finding the
+        challenge spent gets AlreadySpent (its twin is filing it), anything else a plain refusal.
+        """
         raw = self._authentic(challenge)
         expires, bits, path, issued, _ = _LAYOUT.unpack(raw[: _LAYOUT.size])
         now = time.time()
@@ -134,7 +138,7 @@ class ProofOfWork:
             raise PowError("this route needs a solved challenge")
         elif now - issued < self.form_seconds():
             raise PowError("sent too quickly")
-        self._spend(raw, expires)
+        self._spend(raw, expires, nonce)
         with self._lock:
             self._load[Path(path)].add(time.monotonic())
 
@@ -152,14 +156,20 @@ class ProofOfWork:
             raise PowError("challenge was not issued here")
         return raw
 
-    def _spend(self, raw: bytes, expires: int) -> None:
+    def _spend(self, raw: bytes, expires: int, nonce: str | None) -> None:
         # Kept until the day after the challenge expires: by then the MAC check refuses it anyway.
         keep_until = dt.datetime.fromtimestamp(expires, dt.UTC).date() + dt.timedelta(days=1)
+        digest = hashlib.sha256(raw).digest()
+        paid_for = hashlib.sha256(b"rri/v1 paid for " + raw + (nonce or "").encode()).digest() if nonce else None
         try:
             with self._db.session() as session:
-                session.add(SpentChallenge(digest=hashlib.sha256(raw).digest(), expires_on=keep_until))
+                session.add(SpentChallenge(digest=digest, expires_on=keep_until, paid_for=paid_for))
         except IntegrityError:
-            raise AlreadySpent("challenge already used") from None
+            with self._db.session() as session:
+                spent = session.get(SpentChallenge, digest)
+            if paid_for is not None and spent is not None and spent.paid_for == paid_for:
+                raise AlreadySpent("paid by an earlier copy of this submit") from None
+            raise PowError("challenge already used") from None
         self._purge_now_and_then()
 
     def _purge_now_and_then(self) -> None:

@@ -155,11 +155,11 @@ def wait_notice() -> str:
     return _("Please wait a few seconds and send again. Nothing was lost.")
 
 
-def paid(form: PaidForm) -> bool | AlreadySpent:
+def paid(form: PaidForm, nonce: str | None = None) -> bool | AlreadySpent:
     """Proof-of-work for a form post: a solved JS challenge, or a form challenge old enough.
-    True if paid; the AlreadySpent error if paid by an earlier request; False otherwise."""
+    True if paid; AlreadySpent if paid by an earlier copy of this submit; False otherwise."""
     try:
-        pow_().verify(form.challenge.data or "", form.solution.data or None, form_allowed=True)
+        pow_().verify(form.challenge.data or "", form.solution.data or None, form_allowed=True, nonce=nonce)
     except AlreadySpent as spent:
         return spent
     except PowError:
@@ -217,7 +217,7 @@ def submit():  # type: ignore[no-untyped-def]
         return render_template("receipt.html", receipt=repeat, contacts=emergency_contacts())
     if not form.validate():
         return show_form(values, form.problems(), _("Please look at the marked question."), status=400)
-    paying = paid(form)
+    paying = paid(form, form.nonce.data)
     if paying is not True:
         # A double tap whose twin, in another process, spent the form's challenge and is filing.
         repeat = intake().await_repeat(form.nonce.data) if isinstance(paying, AlreadySpent) else None

@@ -1,7 +1,7 @@
 """spent proof-of-work challenges, shared by every intake worker
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-28 22:20:00.000000
 """
 
@@ -21,6 +21,7 @@ def upgrade() -> None:
         "spent_challenges",
         sa.Column("digest", sa.LargeBinary(length=32), nullable=False),
         sa.Column("expires_on", sa.Date(), nullable=False),
+        sa.Column("paid_for", sa.LargeBinary(length=32), nullable=True),
         sa.PrimaryKeyConstraint("digest", name=op.f("pk_spent_challenges")),
     )
     with op.batch_alter_table("spent_challenges", schema=None) as batch_op:
