@@ -1,21 +1,112 @@
-"""Helpers for the reporter-side tests: canaries, test files, and reading a case as staff would."""
+"""Helpers for the reporter-side tests: canaries, test files, honest requests, and reading a case
+as staff would."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import re
 import struct
 import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select, text
 
 from cases import keyring, reports
 from cases.models import Attachment, Case, Caseworker, Submission
-from crypto.envelope import Purpose, open_envelope
+from crypto.envelope import Purpose, open_envelope, seal
 from crypto.stream import open_file
+from intake.pow import leading_zero_bits
 
 CANARY = "CANARY-Zq81-detained-in-Evin"
 PHOTO_CANARY = "GPS-CANARY-35.6892N-51.3890E"
+
+
+EMPTY_REPORT = b'{"v": 1, "answers": {}}'
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def solve(challenge: str) -> str:
+    """What app.js computes for a JS challenge: a counter whose hash has the challenge's zero bits."""
+    bits = base64.urlsafe_b64decode(challenge + "=" * (-len(challenge) % 4))[4]
+    n = 0
+    while leading_zero_bits(hashlib.sha256(f"{challenge}:{n}".encode()).digest()) < bits:
+        n += 1
+    return str(n)
+
+
+def _first(html: str, pattern: str) -> str:
+    found = re.search(pattern, html)
+    assert found is not None, f"no {pattern} in the page"
+    return found.group(1)
+
+
+@dataclass(frozen=True)
+class PageFields:
+    """What an intake page gives a client for its next POST (the first form's, on pages with several)."""
+
+    csrf: str  # Flask-WTF's token: the form's ``csrf`` field, or a JSON request's X-CSRFToken header
+    challenge: str  # the form's hidden challenge, paid by waiting (no JavaScript); JSON routes refuse it
+    js_challenge: str  # the page's data-challenge, paid with work (app.js, and honest JSON clients)
+    nonce: str  # the report form's submission nonce; "" on pages without one
+
+    @classmethod
+    def of(cls, html: str) -> PageFields:
+        nonce = re.search(r'name="nonce" value="([^"]*)"', html)
+        return cls(
+            csrf=_first(html, r'name="csrf" value="([^"]*)"'),
+            challenge=_first(html, r'name="challenge" value="([^"]*)"'),
+            js_challenge=_first(html, r'data-challenge="([^"]*)"'),
+            nonce=nonce.group(1) if nonce else "",
+        )
+
+    def _hidden(self) -> dict[str, str]:
+        return {"csrf": self.csrf, **({"nonce": self.nonce} if self.nonce else {})}
+
+    def csrf_header(self) -> dict[str, str]:
+        """How a JSON request carries the CSRF token: in a header, never in the body."""
+        return {"X-CSRFToken": self.csrf}
+
+    def no_js_form(self) -> dict[str, str]:
+        """The hidden fields a browser without JavaScript posts: the form's challenge, no solution."""
+        return {**self._hidden(), "challenge": self.challenge, "solution": ""}
+
+    def js_form(self) -> dict[str, str]:
+        """The hidden fields app.js posts with a form: the page's data-challenge, solved."""
+        return {**self._hidden(), "challenge": self.js_challenge, "solution": solve(self.js_challenge)}
+
+
+def json_request(page: PageFields, **members: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """An honest app.js request to /api/report or /api/message: its body (``members`` with the
+    page's data-challenge solved) and its headers (the CSRF token, which is never in the body)."""
+    body = {"challenge": page.js_challenge, "solution": solve(page.js_challenge), **members}
+    return body, page.csrf_header()
+
+
+def report_request(
+    page: PageFields,
+    public_key: bytes,
+    *,
+    report: bytes = EMPTY_REPORT,
+    urgent: bool = False,
+    files: Sequence[tuple[bytes, int]] = (),
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The request app.js sends for a report sealed to ``public_key`` declaring ``files``
+    (manifest, chunk count), with the page's nonce; see json_request."""
+    return json_request(
+        page,
+        nonce=page.nonce,
+        urgent=urgent,
+        report=b64url(seal(public_key, Purpose.REPORT, report)),
+        files=[{"manifest": b64url(manifest), "chunks": chunks} for manifest, chunks in files],
+    )
 
 
 def png_with_metadata() -> bytes:

@@ -7,9 +7,7 @@ fields at every intake POST route.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import hashlib
 import io
 import json
 import re
@@ -32,12 +30,12 @@ from cases.config import Settings
 from cases.db import Database
 from cases.intake_keys import current
 from cases.models import Case
-from crypto.envelope import Purpose, seal
 from intake import pow as pow_module
-from intake.pow import leading_zero_bits
 
 from .conftest import Installed
 from .live import serve
+from .reporter_helpers import PageFields, report_request
+from .reporter_helpers import solve as _solve
 
 PLAIN = re.compile(r"(try again|send again|wait|token|digits|typo|too long|larger|answer|not allowed)", re.I)
 POST_ROUTES = [
@@ -61,14 +59,6 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-def _solve(challenge: str) -> str:
-    bits = base64.urlsafe_b64decode(challenge + "=" * (-len(challenge) % 4))[4]
-    n = 0
-    while leading_zero_bits(hashlib.sha256(f"{challenge}:{n}".encode()).digest()) < bits:
-        n += 1
-    return str(n)
-
-
 def _page(client: FlaskClient, path: str = "/en/") -> dict[str, str]:
     html = client.get(path).get_data(as_text=True)
     found = dict(re.findall(r'name="(csrf|nonce|challenge)" value="([^"]*)"', html))
@@ -78,24 +68,14 @@ def _page(client: FlaskClient, path: str = "/en/") -> dict[str, str]:
     return found
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
 def _report_body(
     client: FlaskClient, database: Database, **changes: object
 ) -> tuple[dict[str, object], dict[str, str]]:
-    page = _page(client)
+    page = PageFields.of(client.get("/en/").get_data(as_text=True))
     with database.session() as session:
         public = current(session).public_key
-    body: dict[str, object] = {
-        "challenge": page["js_challenge"],
-        "solution": _solve(page["js_challenge"]),
-        "nonce": page["nonce"],
-        "urgent": True,
-        "report": _b64(seal(public, Purpose.REPORT, b'{"v":1,"answers":{}}')),
-    }
-    return body | changes, {"X-CSRFToken": page["csrf"]}
+    body, headers = report_request(page, public, report=b'{"v":1,"answers":{}}', urgent=True)
+    return body | changes, headers
 
 
 def _cases(database: Database) -> int:

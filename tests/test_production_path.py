@@ -8,7 +8,6 @@ and copies of one request arriving together must all get the same, working answe
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import threading
@@ -25,20 +24,15 @@ from cases.blobs import FilesystemBlobStore
 from cases.db import Database
 from cases.intake_keys import current
 from cases.models import Attachment, Case
-from crypto.envelope import Purpose, seal
 from crypto.stream import CHUNK_SIZE, seal_file
 
 from .conftest import Installed
 from .production import Server, cutting_proxy, exchange, gunicorn_app, link_broke
-from .reporter_helpers import read_case
+from .reporter_helpers import PageFields, read_case, report_request
 
 pytestmark = pytest.mark.slow
 
 EVIDENCE = bytes(range(256)) * 800  # 204,800 bytes: four chunks, the last one short
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
 @pytest.fixture
@@ -51,25 +45,22 @@ def server(env: dict[str, str], installed: Installed) -> Iterator[Server]:
 @dataclass
 class Page:
     cookie: str
-    fields: dict[str, str]
+    fields: PageFields
+
+    def json_headers(self) -> dict[str, str]:
+        """What app.js sends with a JSON request from this page: the cookie and the CSRF header."""
+        return {"Content-Type": "application/json", "Cookie": self.cookie, **self.fields.csrf_header()}
 
 
 def open_page(base: str, path: str = "/en/") -> Page:
     reply = exchange(base, "GET", path)
     assert reply.status == 200
     cookie = reply.headers["Set-Cookie"].split(";", 1)[0]
-    html = reply.body.decode()
-    return Page(cookie, dict(re.findall(r'name="(csrf|nonce|challenge)" value="([^"]*)"', html)))
+    return Page(cookie, PageFields.of(reply.body.decode()))
 
 
 def post_json(base: str, path: str, page: Page, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    reply = exchange(
-        base,
-        "POST",
-        path,
-        json.dumps(body).encode(),
-        {"Content-Type": "application/json", "Cookie": page.cookie, "X-CSRFToken": page.fields["csrf"]},
-    )
+    reply = exchange(base, "POST", path, json.dumps(body).encode(), page.json_headers())
     return reply.status, json.loads(reply.body)
 
 
@@ -88,13 +79,7 @@ def report_body(database: Database, page: Page, data: bytes = EVIDENCE) -> tuple
     with database.session() as session:
         public = current(session).public_key
     manifest, chunks = seal_file(public, data, "evidence.bin", "application/octet-stream")
-    body = {
-        **page.fields,
-        "solution": "0",
-        "urgent": False,
-        "report": _b64(seal(public, Purpose.REPORT, b'{"v": 1, "answers": {}}')),
-        "files": [{"manifest": _b64(manifest), "chunks": len(chunks)}],
-    }
+    body, _headers = report_request(page.fields, public, files=[(manifest, len(chunks))])
     return body, chunks
 
 
@@ -109,8 +94,8 @@ def progress(base: str, upload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
 
 
 def token_opens_a_case(base: str, token: str) -> bool:
-    page = open_page(base, "/en/status")
-    status, html = post_form(base, "/en/status", page, {**page.fields, "solution": "0", "token": token})
+    page = open_page(base, "/en/status")  # sent at once: as app.js does, paying with work
+    status, html = post_form(base, "/en/status", page, {**page.fields.js_form(), "token": token})
     return status == 200 and 'class="timeline"' in html
 
 
@@ -188,8 +173,7 @@ def test_lost_answers_leave_a_state_that_a_retry_completes(
     with cutting_proxy(server.port) as proxy:
         proxy.plan("drop_response")
         sent = json.dumps(body).encode()
-        headers = {"Content-Type": "application/json", "Cookie": page.cookie, "X-CSRFToken": page.fields["csrf"]}
-        assert link_broke(proxy.url, "POST", "/en/api/report", sent, headers)
+        assert link_broke(proxy.url, "POST", "/en/api/report", sent, page.json_headers())
         status, answer = post_json(server.url, "/en/api/report", page, body)  # the browser sends it again
         assert status == 200 and answer["token"], answer
         upload = answer["uploads"][0]
@@ -226,7 +210,7 @@ def test_twenty_copies_of_one_submission_all_carry_its_token(
 
 def test_a_no_js_double_post_shows_one_token_that_opens_the_case(server: Server, database: Database) -> None:
     page = open_page(server.url)
-    form = {**page.fields, "what_happened": "double tap", "solution": "0"}
+    form = {**page.fields.no_js_form(), "what_happened": "double tap"}
     time.sleep(2.1)  # a form sent without JavaScript must have been open a moment
     answers = together(2, lambda _i: post_form(server.url, "/en/report", page, form))
     tokens = []

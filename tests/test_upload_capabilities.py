@@ -7,9 +7,7 @@ the file is complete (nothing is stored again) or the reporter deletes the reply
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import re
 import threading
 import time
 from typing import Any
@@ -27,11 +25,11 @@ from cases.db import Database
 from cases.intake_keys import current
 from cases.models import Attachment, Case
 from crypto import receipt
-from crypto.envelope import Purpose, seal
 from crypto.stream import seal_file
 from intake import pow as pow_module
 
 from .conftest import Installed
+from .reporter_helpers import PageFields, report_request
 
 
 @pytest.fixture
@@ -42,28 +40,25 @@ def client(
     return intake.create_app(dataclasses.replace(settings, pow_bits=0), database).test_client()
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+def _page(client: FlaskClient, path: str = "/en/") -> PageFields:
+    return PageFields.of(client.get(path).get_data(as_text=True))
 
 
 def _fields(client: FlaskClient, path: str = "/en/") -> dict[str, str]:
-    html = client.get(path).get_data(as_text=True)
-    return {**dict(re.findall(r'name="(csrf|nonce|challenge)" value="([^"]*)"', html)), "solution": "0"}
+    """A page's form as a browser without JavaScript posts it back."""
+    return _page(client, path).no_js_form()
 
 
 def _report(
     client: FlaskClient, database: Database, data: bytes = b"evidence" * 10_000, **changes: Any
-) -> tuple[dict[str, Any], list[bytes]]:
+) -> tuple[dict[str, Any], dict[str, str], list[bytes]]:
+    """The body and headers of an honest JSON report declaring one file (with ``changes``), and
+    the file's sealed chunks."""
     with database.session() as session:
         public = current(session).public_key
     manifest, chunks = seal_file(public, data, "a.bin", "application/octet-stream")
-    body = {
-        **_fields(client),
-        "report": _b64(seal(public, Purpose.REPORT, b"{}")),
-        "files": [{"manifest": _b64(manifest), "chunks": len(chunks)}],
-        **changes,
-    }
-    return body, chunks
+    body, headers = report_request(_page(client), public, report=b"{}", files=[(manifest, len(chunks))])
+    return {**body, **changes}, headers, chunks
 
 
 def _cases(database: Database) -> int:
@@ -77,8 +72,8 @@ def _put(client: FlaskClient, upload: dict[str, Any], index: int, data: bytes) -
 
 @pytest.mark.parametrize("nonce", ["", "short", "a" * 21, "a" * 65, "é" * 24, "a+b/" * 6])
 def test_a_guessable_or_malformed_nonce_is_refused(client: FlaskClient, database: Database, nonce: str) -> None:
-    body, _chunks = _report(client, database, nonce=nonce)
-    assert client.post("/en/api/report", json=body).status_code == 400
+    body, headers, _chunks = _report(client, database, nonce=nonce)
+    assert client.post("/en/api/report", json=body, headers=headers).status_code == 400
     fields = _fields(client)
     response = client.post("/en/report", data={**fields, "nonce": nonce, "what_happened": "x"})
     assert response.status_code == 400
@@ -88,11 +83,11 @@ def test_a_guessable_or_malformed_nonce_is_refused(client: FlaskClient, database
 def test_a_repeat_gets_the_same_token_and_live_secrets_and_rewrites_nothing(
     client: FlaskClient, database: Database
 ) -> None:
-    body, chunks = _report(client, database)
-    first = client.post("/en/api/report", json=body).get_json()
+    body, headers, chunks = _report(client, database)
+    first = client.post("/en/api/report", json=body, headers=headers).get_json()
     assert _put(client, first["uploads"][0], 0, chunks[0]).status_code == 200
     for _ in range(3):
-        again = client.post("/en/api/report", json={**body, "urgent": True}).get_json()
+        again = client.post("/en/api/report", json={**body, "urgent": True}, headers=headers).get_json()
         assert again["token"] == first["token"] and again["uploads"] == first["uploads"]
     # The first answer's secret still works: the repeats revoked nothing.
     assert _put(client, first["uploads"][0], 1, chunks[1]).get_json() == {"complete": True}
@@ -104,11 +99,11 @@ def test_a_repeat_gets_the_same_token_and_live_secrets_and_rewrites_nothing(
 def test_a_repeat_shows_the_token_only_for_a_while(
     client: FlaskClient, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    body, _chunks = _report(client, database)
-    assert client.post("/en/api/report", json=body).get_json()["token"]
+    body, headers, _chunks = _report(client, database)
+    assert client.post("/en/api/report", json=body, headers=headers).get_json()["token"]
     later = time.time() + receipt.SHOW_AGAIN_SECONDS + 1
     monkeypatch.setattr(receipt.time, "time", lambda: later)
-    again = client.post("/en/api/report", json=body).get_json()
+    again = client.post("/en/api/report", json=body, headers=headers).get_json()
     assert again["token"] is None
     assert "already received" in again["receipt"]
 
@@ -116,8 +111,8 @@ def test_a_repeat_shows_the_token_only_for_a_while(
 def test_a_complete_file_is_never_rewritten(
     client: FlaskClient, database: Database, blobs: FilesystemBlobStore
 ) -> None:
-    body, chunks = _report(client, database, data=b"short")
-    upload = client.post("/en/api/report", json=body).get_json()["uploads"][0]
+    body, headers, chunks = _report(client, database, data=b"short")
+    upload = client.post("/en/api/report", json=body, headers=headers).get_json()["uploads"][0]
     assert _put(client, upload, 0, chunks[0]).get_json() == {"complete": True}
     other = bytes(len(chunks[0]))
     assert _put(client, upload, 0, other).get_json() == {"complete": True}
@@ -125,8 +120,8 @@ def test_a_complete_file_is_never_rewritten(
 
 
 def test_deleting_the_reply_channel_ends_every_upload_capability(client: FlaskClient, database: Database) -> None:
-    body, chunks = _report(client, database)
-    answer = client.post("/en/api/report", json=body).get_json()
+    body, headers, chunks = _report(client, database)
+    answer = client.post("/en/api/report", json=body, headers=headers).get_json()
     upload = answer["uploads"][0]
     assert _put(client, upload, 0, chunks[0]).status_code == 200
     fields = _fields(client, "/en/status")
@@ -139,8 +134,8 @@ def test_deleting_the_reply_channel_ends_every_upload_capability(client: FlaskCl
 def test_the_last_two_chunks_recorded_together_complete_the_file(client: FlaskClient, database: Database) -> None:
     """Each chunk's transaction counts the chunks present; without a lock on the file, two
     finishing together each miss the other's uncommitted row and neither marks it complete."""
-    body, chunks = _report(client, database)
-    upload = client.post("/en/api/report", json=body).get_json()["uploads"][0]
+    body, headers, chunks = _report(client, database)
+    upload = client.post("/en/api/report", json=body, headers=headers).get_json()["uploads"][0]
     results: list[bool] = []
 
     def second() -> None:
