@@ -12,7 +12,6 @@ import base64
 import dataclasses
 import datetime as dt
 import os
-import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +32,7 @@ from crypto.stream import seal_file
 from intake import pow as pow_module
 
 from .conftest import Installed
+from .reporter_helpers import PageFields, json_request, report_request
 
 pytestmark = pytest.mark.skipif("postgres" not in os.environ.get("RRI_TEST_DB", ""), reason="PostgreSQL only")
 
@@ -185,16 +185,9 @@ def filed(
     with database.session() as session:
         public = current(session).public_key
     manifest, chunks = seal_file(public, b"x" * 150_000, "evidence.txt", "text/plain")
-    html = client.get("/en/").get_data(as_text=True)
-    fields = dict(re.findall(r'name="(csrf|nonce|challenge)" value="([^"]*)"', html))
-    body = {
-        **fields,
-        "solution": "0",
-        "urgent": True,
-        "report": _b64(seal(public, Purpose.REPORT, b"{}")),
-        "files": [{"manifest": _b64(manifest), "chunks": len(chunks)}],
-    }
-    answer = client.post("/en/api/report", json=body).get_json()
+    page = PageFields.of(client.get("/en/").get_data(as_text=True))
+    body, headers = report_request(page, public, urgent=True, files=[(manifest, len(chunks))])
+    answer = client.post("/en/api/report", json=body, headers=headers).get_json()
     upload = answer["uploads"][0]
     for index, sealed in enumerate(chunks):
         response = client.put(
@@ -281,16 +274,14 @@ def test_a_follow_up_with_a_file_works_under_the_role(database: Database, filed:
     with database.session() as session:
         public = current(session).public_key
     manifest, chunks = seal_file(public, b"more", "more.txt", "text/plain")
-    html = client.get("/en/status").get_data(as_text=True)
-    fields = dict(re.findall(r'name="(csrf|challenge)" value="([^"]*)"', html))
-    body = {
-        **fields,
-        "solution": "0",
-        "token": filed.token,
-        "team": _b64(seal(public, Purpose.MESSAGE, b"sealed", context=f"case:{case_id}".encode())),
-        "files": [{"manifest": _b64(manifest), "chunks": 1}],
-    }
-    response = client.post("/en/api/message", json=body)
+    page = PageFields.of(client.get("/en/").get_data(as_text=True))
+    body, headers = json_request(
+        page,
+        token=filed.token,
+        team=_b64(seal(public, Purpose.MESSAGE, b"sealed", context=f"case:{case_id}".encode())),
+        files=[{"manifest": _b64(manifest), "chunks": 1}],
+    )
+    response = client.post("/en/api/message", json=body, headers=headers)
     assert response.status_code == 200, response.get_data(as_text=True)
     upload = response.get_json()["uploads"][0]
     sent = client.put(f"/api/upload/{upload['id']}/0", data=chunks[0], headers={"X-Upload-Secret": upload["secret"]})
