@@ -372,7 +372,7 @@ def _path_value(rng: random.Random, name: str, converter: str, targets: Targets,
     if roll < 0.5:
         return quote(real, safe="")
     if converter == "int":  # what reaches the int converter: digits, large or small
-        return rng.choice(("0", "1", "-1", "9" * 19, "9" * 25, "9223372036854775808", "²", "00001"))
+        return quote(rng.choice(("0", "1", "-1", "9" * 19, "9" * 25, "9223372036854775808", "²", "00001")))
     if roll < 0.6:
         return quote(real, safe="") + rng.choice(("%00", "%0a", "%ff", "x", "%ed%a0%80"))
     return _encode_value(rng, _hostile_text(rng)) or "%20"
