@@ -66,7 +66,7 @@ def test_reporter_and_desk_journeys_under_gunicorn(servers, installed, database,
     evidence = document(150_000)  # three chunks, the last one short
 
     # The reporter: the form, then the report sealed here and filed as app.js files it.
-    status, headers, form = intake.send("GET", "/en/")
+    status, _headers, form = intake.send("GET", "/en/")
     assert status == 200 and b'name="csrf"' in form
     filed = fuzzgen.file_report(
         intake,
