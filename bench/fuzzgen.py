@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Protocol
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
@@ -241,8 +241,7 @@ def desk_login(desk: Transport, username: str, password: str, secret: bytes | No
         body, headers = form_body([("username", username), ("password", password), ("code", totp_code(secret, now()))])
     status, answer, _b = desk.send("POST", "/login", body, headers)
     assert status in (302, 303), f"login answered {status}"
-    if secret is None:
-        assert answer["location"].endswith("/login/enrol"), answer["location"]
+    if answer["location"].endswith("/login/enrol"):  # first login, or the authenticator was reset
         _s, _h, page = desk.send("GET", "/login/enrol")
         secret = enrolment_secret(page.decode())
         body, headers = form_body([("code", totp_code(secret, now()))])
@@ -329,6 +328,7 @@ class Targets:
     """Real values for path parameters, so requests reach the views, not only the 404s."""
 
     real: dict[str, str]  # parameter name -> a real value (case_id, attachment_id, worker_id, ...)
+    own_id: int  # the logged-in admin: never disabled or reset, or the rest would run logged out
     static: dict[str, str]  # app -> a real static file name
     langs: tuple[str, ...] = ("en", "fr", "ar")
 
@@ -362,6 +362,20 @@ def _encode_value(rng: random.Random, value: str) -> str:
 
 
 def _path_value(rng: random.Random, name: str, converter: str, targets: Targets, route: Route) -> str:
+    value = _any_path_value(rng, name, converter, targets, route)
+    if name == "worker_id" and _as_int(unquote(value)) == targets.own_id:
+        return quote(targets.real[name], safe="")
+    return value
+
+
+def _as_int(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def _any_path_value(rng: random.Random, name: str, converter: str, targets: Targets, route: Route) -> str:
     if name == "lang":
         return rng.choice(targets.langs) if rng.random() < 0.85 else _encode_value(rng, _hostile_text(rng))
     if name == "filename":
@@ -422,14 +436,14 @@ def _honest_json(name: str, live: Live, app: str, rng: random.Random) -> str:
     return json.dumps(_hostile_text(rng))
 
 
-def _json_body(rng: random.Random, live: Live, app: str) -> bytes:
+def _json_body(rng: random.Random, live: Live, app: str, honest: bool) -> bytes:
     roll = rng.random()
     if roll < 0.08:  # not an object at all, or not JSON
         return rng.choice((b"", b"{", b"[]", b"null", b'"x"', b"\xff\xfe{}", b"\xef\xbb\xbf{}", b"{'a': 1}"))
     if roll < 0.14:
         return _json_value(rng).encode("utf-8", "surrogatepass")
     members: list[str] = []
-    if rng.random() < 0.6:  # past CSRF and the work, so the members below are what gets parsed
+    if honest:  # past CSRF and the work, so the members below are what gets parsed
         challenge, solution = live.work()
         members += [f'"csrf": {json.dumps(live.csrf(app))}', f'"challenge": "{challenge}"', f'"solution": "{solution}"']
     for name in rng.sample(JSON_MEMBERS, rng.randrange(1, len(JSON_MEMBERS))):
@@ -532,8 +546,11 @@ def generate(route: Route, targets: Targets, harvest: Harvest, live: Live, rng: 
     elif method not in ("GET", "HEAD", "OPTIONS", "TRACE") or rng.random() < 0.1:
         kind = rng.random()
         if "/api/" in route.rule or kind < 0.25:
-            body = _json_body(rng, live, route.app)
+            honest = rng.random() < 0.6
+            body = _json_body(rng, live, route.app, honest)
             headers["Content-Type"] = "application/json" if rng.random() < 0.8 else rng.choice(CONTENT_TYPES)
+            if honest and rng.random() < 0.9:  # as app.js sends it: the same value in the header
+                headers["X-CSRFToken"] = live.csrf(route.app)
             what.append("json")
         else:
             fields = _form_fields(rng, honest_path, harvest, live, route.app)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from flask import Flask, got_request_exception
 from flask.testing import FlaskClient
@@ -54,7 +54,11 @@ class Installation:
     harvest: fuzzgen.Harvest
     live: fuzzgen.PageLive
     filed: fuzzgen.Filed
-    apps: dict[str, Flask] = field(default_factory=dict)
+    database: Database
+
+    def log_in_again(self) -> None:
+        desk = self.transports["desk"]
+        desk.client = logged_in_client(desk.app, self.database)
 
 
 def routes(apps: Mapping[str, Flask]) -> list[fuzzgen.Route]:
@@ -64,8 +68,8 @@ def routes(apps: Mapping[str, Flask]) -> list[fuzzgen.Route]:
     return fuzzgen.order(found)
 
 
-def installation(settings: Settings, database: Database) -> Installation:
-    """Needs the ``installed`` fixture to have run (the admin exists)."""
+def installation(settings: Settings, database: Database, installed_admin_id: int) -> Installation:
+    """After the ``installed`` fixture, whose admin is logged in on the desk."""
     # The least work (it still rises with load): the requests are about parsing, not cost.
     settings = dataclasses.replace(settings, pow_bits=0)
     with database.session() as session:
@@ -91,12 +95,13 @@ def installation(settings: Settings, database: Database) -> Installation:
             "index": "0",
             "number": "1",
         },
+        own_id=installed_admin_id,
         static={"intake": "app.js", "desk": _a_static_file(apps["desk"])},
     )
     live = fuzzgen.PageLive(transports["intake"], transports["desk"], filed.token, str(upload["secret"]))
     found = routes(apps)
     harvest = fuzzgen.crawl(transports, found, targets, live)
-    return Installation(transports, found, targets, harvest, live, filed, apps)
+    return Installation(transports, found, targets, harvest, live, filed, database)
 
 
 def _case_id(database: Database) -> str:

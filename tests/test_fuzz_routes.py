@@ -18,20 +18,26 @@ SEED = int(os.environ.get("RRI_FUZZ_SEED", "7"))
 
 
 def test_no_route_answers_a_server_error(settings, database, installed) -> None:  # type: ignore[no-untyped-def]
-    setup = installation(settings, database)
+    setup = installation(settings, database, installed.admin_id)
     assert len(setup.routes) >= 44, [r.name for r in setup.routes]
-    failures: list[str] = []
+    failures: dict[str, list[str]] = {}
+    causes: dict[str, set[str]] = {}
     for route in setup.routes:
         transport = setup.transports[route.app]
         for request, status in fuzzgen.fuzz_route(
             transport, route, setup.targets, setup.harvest, setup.live, SEED, PER_ROUTE
         ):
             if status >= 500 and status != 503:
-                cause = repr(transport.exceptions[-1])[:200] if transport.exceptions else "no exception"
-                failures.append(f"{route.name}: {status} {cause}\n    {request.describe()}")
+                cause = repr(transport.exceptions[-1])[:160] if transport.exceptions else f"{status}, no exception"
+                causes.setdefault(route.name, set()).add(
+                    type(transport.exceptions[-1]).__name__ if transport.exceptions else str(status)
+                )
+                failures.setdefault(route.name, []).append(f"{cause}\n      {request.describe()}")
             transport.exceptions.clear()
         setup.live.forget_csrf()  # a fuzzed request may have ended or replaced the session
-    summary = sorted({f.split(":")[0] for f in failures})
-    assert not failures, f"{len(failures)} server errors on {len(summary)} routes: {summary}\n" + "\n".join(
-        failures[:60]
-    )
+        if route.app == "desk" and transport.send("GET", "/account")[0] != 200:
+            setup.log_in_again()
+    report = [f"{name}: {len(failures[name])} x {sorted(causes[name])}" for name in sorted(failures)]
+    details = [f"  {name}: {line}" for name in sorted(failures) for line in failures[name][:3]]
+    count = sum(len(lines) for lines in failures.values())
+    assert not failures, f"{count} server errors on {len(failures)} routes:\n" + "\n".join(report + details)
