@@ -257,13 +257,18 @@ class _Forms(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.forms: list[tuple[str, str, list[tuple[str, str]]]] = []
+        self.choices: dict[str, list[str]] = {}
+        self._select = ""
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         found = {k: v or "" for k, v in attrs}
         if tag == "form":
             self.forms.append((found.get("method", "get").upper(), found.get("action", ""), []))
+        elif tag == "option" and self._select:
+            self.choices.setdefault(self._select, []).append(found.get("value", ""))
         elif tag in ("input", "select", "textarea", "button") and self.forms and found.get("name"):
             self.forms[-1][2].append((found["name"], found.get("value", "")))
+            self._select = found["name"] if tag == "select" else ""
 
 
 @dataclass
@@ -273,14 +278,25 @@ class Harvest:
     fields: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     names: set[str] = field(default_factory=lambda: set(JSON_MEMBERS))
     query: set[str] = field(default_factory=lambda: set(QUERY_NAMES))
+    queries: dict[str, set[str]] = field(default_factory=dict)  # the names a page's own GET forms send
+    choices: dict[str, list[str]] = field(default_factory=dict)  # a select's option values
+
+    def honest(self, rng: random.Random, name: str, shown: str) -> str:
+        """A value the page itself could send for this field."""
+        if self.choices.get(name):
+            return rng.choice(self.choices[name])
+        return shown or rng.choice(("", "fuzz 1"))
 
     def add_page(self, html: str, page_path: str) -> None:
         parser = _Forms()
         parser.feed(html)
+        for name, values in parser.choices.items():
+            self.choices[name] = sorted(set(self.choices.get(name, [])) | set(values))
         for method, action, fields in parser.forms:
             path = urlsplit(action).path or page_path
             if method == "GET":
                 self.query.update(name for name, _v in fields)
+                self.queries.setdefault(path, set()).update(name for name, _v in fields)
             else:
                 self.fields.setdefault(path, []).extend(f for f in fields if f not in self.fields.get(path, []))
             self.names.update(name for name, _v in fields)
@@ -454,36 +470,41 @@ def _json_body(rng: random.Random, live: Live, app: str, honest: bool) -> bytes:
     return ("{" + ", ".join(members) + "}").encode("utf-8", "surrogatepass")
 
 
+def _mutated(rng: random.Random) -> str | bytes:
+    return rng.choice(HOSTILE_BYTES) if rng.random() < 0.15 else _hostile_text(rng)
+
+
 def _form_fields(
     rng: random.Random, route_path: str, harvest: Harvest, live: Live, app: str
 ) -> list[tuple[str, str | bytes]]:
+    """The page's own fields with honest values, but up to three of them missing, duplicated or
+    hostile: an all-hostile form stops at the first check and never reaches the later ones."""
     known = list(harvest.fields.get(route_path, []))
     if not known:
         known = [(name, "") for name in rng.sample(sorted(harvest.names), min(6, len(harvest.names)))]
+    mutate = set(rng.sample(range(len(known)), min(len(known), rng.choice((0, 1, 1, 2, 3)))))
     fields: list[tuple[str, str | bytes]] = []
-    for name, honest in known:
-        roll = rng.random()
-        if roll < 0.15:
+    for position, (name, shown) in enumerate(known):
+        hostile = position in mutate
+        if hostile and rng.random() < 0.2:
             continue  # missing
         value: str | bytes
         if name == "csrf":
-            value = live.csrf(app) if roll < 0.7 else rng.choice(("é", "\x00", "", "x" * 100, "١", "[]"))
+            value = rng.choice(("é", "\x00", "", "x" * 100, "١", "[]")) if hostile else live.csrf(app)
         elif name == "token":
-            value = live.token if roll < 0.6 else _hostile_text(rng)
+            value = _hostile_text(rng) if hostile else live.token
         elif name == "challenge":
-            challenge, solution = live.work() if roll < 0.6 else (_hostile_text(rng), "")
-            fields.append(("solution", solution if rng.random() < 0.8 else _hostile_text(rng)))
+            challenge, solution = (_hostile_text(rng), _hostile_text(rng)) if hostile else live.work()
+            fields.append(("solution", solution))
             value = challenge
-        elif roll < 0.45:
-            value = honest
-        elif roll < 0.9:
-            value = _hostile_text(rng)
+        elif name == "solution":
+            continue  # comes with its challenge
         else:
-            value = rng.choice(HOSTILE_BYTES)
+            value = _mutated(rng) if hostile else harvest.honest(rng, name, shown)
         fields.append((name, value))
-        if rng.random() < 0.1:
-            fields.append((name, _hostile_text(rng)))  # duplicated
-    if rng.random() < 0.2:
+        if hostile and rng.random() < 0.2:
+            fields.append((name, _mutated(rng)))  # duplicated
+    if rng.random() < 0.1:
         fields.append((rng.choice(sorted(harvest.names)), _hostile_text(rng)))
     return fields
 
@@ -514,13 +535,18 @@ def _multipart(rng: random.Random, fields: list[tuple[str, str | bytes]]) -> tup
     return b"".join(parts) + closing, f"multipart/form-data; boundary={boundary}"
 
 
-def _query(rng: random.Random, harvest: Harvest) -> str:
-    if rng.random() < 0.6:
+def _query(rng: random.Random, harvest: Harvest, honest_path: str) -> str:
+    """A page's own query (its GET forms) with one or two values hostile, or hostile names."""
+    own = sorted(harvest.queries.get(honest_path, ()))
+    if rng.random() < (0.2 if own else 0.6):
         return ""
+    names = own if own and rng.random() < 0.8 else sorted(harvest.query)
+    hostile = set(rng.sample(names, min(len(names), rng.choice((1, 1, 2)))))
     pairs = []
-    for name in rng.sample(sorted(harvest.query), rng.randrange(1, 4)):
-        pairs.append(f"{quote(name, safe='')}={_encode_value(rng, _hostile_text(rng))}")
-    if rng.random() < 0.2:
+    for name in names if names is own else hostile:
+        value = _hostile_text(rng) if name in hostile else harvest.honest(rng, name, "")
+        pairs.append(f"{quote(name, safe='')}={_encode_value(rng, value) if name in hostile else quote(value)}")
+    if rng.random() < 0.1:
         pairs.append("%00=%00")
     return "?" + "&".join(pairs)
 
@@ -529,9 +555,7 @@ def generate(route: Route, targets: Targets, harvest: Harvest, live: Live, rng: 
     """One hostile request for ``route``."""
     values = {name: _path_value(rng, name, converter, targets, route) for name, converter in route.params}
     path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values[m.group(1)], route.rule)
-    honest_path = re.sub(
-        r"<(?:\w+:)?(\w+)>", lambda m: quote(targets.real.get(m.group(1), targets.langs[0]), safe=""), route.rule
-    )
+    page = honest_path(route, targets)
     method = route.method if rng.random() < 0.85 else rng.choice(ODD_METHODS)
     headers: dict[str, str] = {}
     body = b""
@@ -553,7 +577,7 @@ def generate(route: Route, targets: Targets, harvest: Harvest, live: Live, rng: 
                 headers["X-CSRFToken"] = live.csrf(route.app)
             what.append("json")
         else:
-            fields = _form_fields(rng, honest_path, harvest, live, route.app)
+            fields = _form_fields(rng, page, harvest, live, route.app)
             if kind < 0.7:
                 body = _urlencoded(fields)
                 headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -567,7 +591,7 @@ def generate(route: Route, targets: Targets, harvest: Harvest, live: Live, rng: 
         if rng.random() < 0.03:
             body += b"&x=" + b"A" * rng.choice((3_000_000, 300_000))
             what.append("oversized")
-    return FuzzRequest(method, path + _query(rng, harvest), headers, body, " ".join(what) or "bare")
+    return FuzzRequest(method, path + _query(rng, harvest, page), headers, body, " ".join(what) or "bare")
 
 
 def requests_for(

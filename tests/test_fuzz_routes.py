@@ -13,7 +13,7 @@ from bench import fuzzgen
 
 from .fuzzing import installation
 
-PER_ROUTE = int(os.environ.get("RRI_FUZZ_PER_ROUTE", "25"))
+PER_ROUTE = int(os.environ.get("RRI_FUZZ_PER_ROUTE", "40"))
 SEED = int(os.environ.get("RRI_FUZZ_SEED", "7"))
 
 
