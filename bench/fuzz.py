@@ -31,6 +31,7 @@ from sqlalchemy import create_engine, select, text
 import caseworker
 import intake
 from bench import fuzzgen
+from bench import protocol_client as client
 from bench.served import gunicorn
 from cases import installation
 from cases.config import Settings
@@ -87,9 +88,9 @@ def main() -> None:
             other_id = other.id
         stderr = home / "servers.stderr"
         bases = {app: stack.enter_context(gunicorn(app, env, stderr)) for app in ("intake", "desk")}
-        transports = {app: fuzzgen.HttpTransport(base) for app, base in bases.items()}
-        totp_secret = fuzzgen.desk_login(transports["desk"], "admin", password, None, time.time)
-        filed = fuzzgen.file_report(
+        transports = {app: client.HttpTransport(base) for app, base in bases.items()}
+        totp_secret = client.desk_login(transports["desk"], "admin", password, None, time.time)
+        filed = client.file_report(
             transports["intake"],
             "en",
             {"what_happened": "fuzz", "danger": "yes"},
@@ -125,7 +126,7 @@ def main() -> None:
             requests = list(fuzzgen.requests_for(route, targets, harvest, live, args.seed, args.per_route))
             transport = transports[route.app]
 
-            def send(request: fuzzgen.FuzzRequest, transport: fuzzgen.HttpTransport = transport) -> tuple[int, bool]:
+            def send(request: fuzzgen.FuzzRequest, transport: client.HttpTransport = transport) -> tuple[int, bool]:
                 try:
                     status, headers, _b = transport.send(request.method, request.path, request.body, request.headers)
                 except OSError:  # a refused oversized body may close the socket before we finish
@@ -145,7 +146,7 @@ def main() -> None:
             if route.app == "desk" and transports["desk"].send("GET", "/account")[0] != 200:
                 print("  (the desk session ended: logging in again for the next routes)", flush=True)
                 time.sleep(31 - time.time() % 30)  # a TOTP code is accepted once: wait for the next one
-                totp_secret = fuzzgen.desk_login(transports["desk"], "admin", password, totp_secret, time.time)
+                totp_secret = client.desk_login(transports["desk"], "admin", password, totp_secret, time.time)
         print(f"{'total':58} {totals[0]:6} {totals[1]:8} {totals[2]:10}")
         db.engine.dispose()
 

@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 import caseworker
 import intake
 from bench import fuzzgen
+from bench import protocol_client as client
 from cases import installation as setup
 from cases.config import Settings
 from cases.db import Database
@@ -29,7 +30,7 @@ OTHER = "bob"  # the caseworker the admin routes act on, so the admin's own sess
 
 
 class FlaskTransport:
-    """``fuzzgen.Transport`` over a Flask test client; records the exception behind any 500."""
+    """``protocol_client.Transport`` over a Flask test client; records the exception behind any 500."""
 
     def __init__(self, app: Flask, client: FlaskClient) -> None:
         self.app, self.client = app, client
@@ -53,7 +54,7 @@ class Installation:
     targets: fuzzgen.Targets
     harvest: fuzzgen.Harvest
     live: fuzzgen.PageLive
-    filed: fuzzgen.Filed
+    filed: client.Filed
     database: Database
 
     def log_in_again(self) -> None:
@@ -80,7 +81,7 @@ def installation(settings: Settings, database: Database, installed_admin_id: int
         "intake": FlaskTransport(apps["intake"], apps["intake"].test_client()),
         "desk": FlaskTransport(apps["desk"], logged_in_client(apps["desk"], database)),
     }
-    filed = fuzzgen.file_report(
+    filed = client.file_report(
         transports["intake"],
         "en",
         {"what_happened": "fuzz target", "danger": "yes"},

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import fuzzgen
+from bench import protocol_client as client
 from bench.served import gunicorn
 
 from .reporter_helpers import CANARY, assert_no_canary_at_rest, document
@@ -29,33 +29,15 @@ EXPLANATION = "A caseworker is checking the details with you."
 
 
 @pytest.fixture
-def servers(env, tmp_path, installed) -> Iterator[dict[str, fuzzgen.HttpTransport]]:  # type: ignore[no-untyped-def]
+def servers(env, tmp_path, installed) -> Iterator[dict[str, client.HttpTransport]]:  # type: ignore[no-untyped-def]
     stderr = tmp_path / "servers.stderr"
     with gunicorn("intake", env, stderr) as intake_url, gunicorn("desk", env, stderr) as desk_url:
-        yield {"intake": fuzzgen.HttpTransport(intake_url), "desk": fuzzgen.HttpTransport(desk_url)}
+        yield {"intake": client.HttpTransport(intake_url), "desk": client.HttpTransport(desk_url)}
     assert "Traceback" not in Path(stderr).read_text(errors="replace"), "a server logged a traceback"
 
 
-def status_page(intake: fuzzgen.HttpTransport, token: str) -> str:
-    """Open the status page with the token, as the look-up form does (CSRF, work, token)."""
-    _s, _h, page = intake.send("GET", "/en/status")
-    html = page.decode()
-    challenge = fuzzgen.challenge_in(html)
-    body, headers = fuzzgen.form_body(
-        [
-            ("csrf", fuzzgen.csrf_in(html)),
-            ("challenge", challenge),
-            ("solution", fuzzgen.solve(challenge)),
-            ("token", token),
-        ]
-    )
-    status, _h, answer = intake.send("POST", "/en/status", body, headers)
-    assert status == 200, f"the token did not open the status page: {status}"
-    return answer.decode()
-
-
-def desk_post(desk: fuzzgen.HttpTransport, path: str, csrf: str, fields: list[tuple[str, str]]) -> None:
-    body, headers = fuzzgen.form_body([("csrf", csrf), *fields])
+def desk_post(desk: client.HttpTransport, path: str, csrf: str, fields: list[tuple[str, str]]) -> None:
+    body, headers = client.form_body([("csrf", csrf), *fields])
     status, answer, _b = desk.send("POST", path, body, headers)
     assert status in (302, 303), f"{path} answered {status}"
     assert "/login" not in answer.get("location", ""), f"{path} sent us back to the login page"
@@ -68,7 +50,7 @@ def test_reporter_and_desk_journeys_under_gunicorn(servers, installed, database,
     # The reporter: the form, then the report sealed here and filed as app.js files it.
     status, _headers, form = intake.send("GET", "/en/")
     assert status == 200 and b'name="csrf"' in form
-    filed = fuzzgen.file_report(
+    filed = client.file_report(
         intake,
         "en",
         {"what_happened": CANARY, "danger": "no", "consent_act": "yes"},
@@ -84,11 +66,11 @@ def test_reporter_and_desk_journeys_under_gunicorn(servers, installed, database,
     assert json.loads(answer) == {"complete": True}
     status, _h, progress = intake.send("GET", f"/api/upload/{upload['id']}", headers=secret)
     assert status == 200 and json.loads(progress)["have"] == [0, 1, 2]
-    assert "<form" in status_page(intake, filed.token)
+    assert "<form" in client.open_status(intake, filed.token)
     assert_no_canary_at_rest(database, settings, CANARY)
 
     # The caseworker: password and TOTP through the pages, inbox, the case, its file.
-    fuzzgen.desk_login(desk, "admin", installed.admin_password, None, time.time)
+    client.desk_login(desk, "admin", installed.admin_password, None, time.time)
     status, _h, inbox = desk.send("GET", "/")
     assert status == 200
     case_id = re.search(r'href="/cases/([a-z0-9]+)"', inbox.decode())
@@ -100,10 +82,10 @@ def test_reporter_and_desk_journeys_under_gunicorn(servers, installed, database,
     assert download, "the case lists its file"
     status, _h, data = desk.send("GET", download.group(1))
     assert status == 200 and data == evidence
-    csrf = fuzzgen.csrf_in(case.decode())
+    csrf = client.csrf_in(case.decode())
     desk_post(desk, f"{case_path}/reply", csrf, [("text", REPLY)])
     desk_post(desk, f"{case_path}/status", csrf, [("status", "under_review"), ("explanation", EXPLANATION)])
 
     # The reporter comes back with the token and reads both.
-    page = status_page(intake, filed.token)
+    page = client.open_status(intake, filed.token)
     assert REPLY in page and EXPLANATION in page
