@@ -10,14 +10,17 @@ from __future__ import annotations
 import os
 
 from bench import fuzzgen
+from cases.config import Settings
+from cases.db import Database
 
+from .conftest import Installed
 from .fuzzing import installation
 
 PER_ROUTE = int(os.environ.get("RRI_FUZZ_PER_ROUTE", "40"))
 SEED = int(os.environ.get("RRI_FUZZ_SEED", "7"))
 
 
-def test_no_route_answers_a_server_error(settings, database, installed) -> None:  # type: ignore[no-untyped-def]
+def test_no_route_answers_a_server_error(settings: Settings, database: Database, installed: Installed) -> None:
     setup = installation(settings, database, installed.admin_id)
     assert len(setup.routes) >= 44, [r.name for r in setup.routes]
     failures: dict[str, list[str]] = {}

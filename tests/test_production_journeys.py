@@ -19,7 +19,10 @@ import pytest
 
 from bench import protocol_client as client
 from bench.served import gunicorn
+from cases.config import Settings
+from cases.db import Database
 
+from .conftest import Installed
 from .reporter_helpers import CANARY, assert_no_canary_at_rest, document
 
 pytestmark = pytest.mark.slow
@@ -29,7 +32,7 @@ EXPLANATION = "A caseworker is checking the details with you."
 
 
 @pytest.fixture
-def servers(env, tmp_path, installed) -> Iterator[dict[str, client.HttpTransport]]:  # type: ignore[no-untyped-def]
+def servers(env: dict[str, str], tmp_path: Path, installed: Installed) -> Iterator[dict[str, client.HttpTransport]]:
     stderr = tmp_path / "servers.stderr"
     with gunicorn("intake", env, stderr) as intake_url, gunicorn("desk", env, stderr) as desk_url:
         yield {"intake": client.HttpTransport(intake_url), "desk": client.HttpTransport(desk_url)}
@@ -43,7 +46,9 @@ def desk_post(desk: client.HttpTransport, path: str, csrf: str, fields: list[tup
     assert "/login" not in answer.get("location", ""), f"{path} sent us back to the login page"
 
 
-def test_reporter_and_desk_journeys_under_gunicorn(servers, installed, database, settings) -> None:  # type: ignore[no-untyped-def]
+def test_reporter_and_desk_journeys_under_gunicorn(
+    servers: dict[str, client.HttpTransport], installed: Installed, database: Database, settings: Settings
+) -> None:
     intake, desk = servers["intake"], servers["desk"]
     evidence = document(150_000)  # three chunks, the last one short
 
