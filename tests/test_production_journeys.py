@@ -39,11 +39,13 @@ def servers(env: dict[str, str], tmp_path: Path, installed: Installed) -> Iterat
     assert "Traceback" not in Path(stderr).read_text(errors="replace"), "a server logged a traceback"
 
 
-def desk_post(desk: client.HttpTransport, path: str, csrf: str, fields: list[tuple[str, str]]) -> None:
+def desk_post(
+    desk: client.HttpTransport, path: str, csrf: str, fields: list[tuple[str, str]], to_login: bool = False
+) -> None:
     body, headers = client.form_body([("csrf", csrf), *fields])
     status, answer, _b = desk.send("POST", path, body, headers)
     assert status in (302, 303), f"{path} answered {status}"
-    assert "/login" not in answer.get("location", ""), f"{path} sent us back to the login page"
+    assert ("/login" in answer.get("location", "")) == to_login, f"{path} redirected to {answer.get('location')}"
 
 
 def test_reporter_and_desk_journeys_under_gunicorn(
@@ -64,18 +66,23 @@ def test_reporter_and_desk_journeys_under_gunicorn(
     assert re.fullmatch(r"\d{4} \d{4} \d{4} \d{4} \d{4}", filed.token)
     upload, chunks = filed.uploads[0], filed.chunks[0]
     assert upload["chunks"] == len(chunks) == 3
-    secret = {"X-Upload-Secret": str(upload["secret"])}
+    capability = {"X-Upload-Secret": str(upload["secret"])}
     for index, chunk in reversed(list(enumerate(chunks))):  # any order will do
-        status, _h, answer = intake.send("PUT", f"/api/upload/{upload['id']}/{index}", chunk, secret)
+        status, _h, answer = intake.send("PUT", f"/api/upload/{upload['id']}/{index}", chunk, capability)
         assert status == 200, f"chunk {index} answered {status}"
     assert json.loads(answer) == {"complete": True}
-    status, _h, progress = intake.send("GET", f"/api/upload/{upload['id']}", headers=secret)
+    status, _h, progress = intake.send("GET", f"/api/upload/{upload['id']}", headers=capability)
     assert status == 200 and json.loads(progress)["have"] == [0, 1, 2]
     assert "<form" in client.open_status(intake, filed.token)
     assert_no_canary_at_rest(database, settings, CANARY)
 
-    # The caseworker: password and TOTP through the pages, inbox, the case, its file.
-    client.desk_login(desk, "admin", installed.admin_password, None, time.time)
+    # The caseworker: a first login enrols the authenticator; after logging out, the everyday login
+    # with password and TOTP (the next step's code: the one used to enrol is spent).
+    secret = client.desk_login(desk, "admin", installed.admin_password, None, time.time)
+    status, _h, account = desk.send("GET", "/account")
+    assert status == 200
+    desk_post(desk, "/logout", client.csrf_in(account.decode()), [], to_login=True)
+    client.desk_login(desk, "admin", installed.admin_password, secret, lambda: time.time() + 30)
     status, _h, inbox = desk.send("GET", "/")
     assert status == 200
     case_id = re.search(r'href="/cases/([a-z0-9]+)"', inbox.decode())
