@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import secrets
 import sys
 import tempfile
@@ -40,6 +41,9 @@ from cli.main import open_database
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TRACEBACK = "Traceback (most recent call last)"
+CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
+# The last line of a traceback: the exception's class and the start of its message.
+FINAL_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Warning)): (.{0,70})", re.MULTILINE)
 
 
 @contextmanager
@@ -60,7 +64,17 @@ def database_url(kind: str, home: Path) -> Iterator[str]:
 
 
 def tracebacks(path: Path) -> int:
-    return path.read_text(errors="replace").count(TRACEBACK) if path.exists() else 0
+    """Unhandled exceptions logged so far; a chained one prints several tracebacks but counts once."""
+    if not path.exists():
+        return 0
+    log = path.read_text(errors="replace")
+    return log.count(TRACEBACK) - sum(log.count(phrase) for phrase in CHAINED)
+
+
+def causes(path: Path) -> list[str]:
+    """Distinct exception classes and message starts in the log (digits blurred), for the summary."""
+    log = path.read_text(errors="replace") if path.exists() else ""
+    return sorted({f"{name}: {re.sub(r'[0-9]+', 'N', message)}" for name, message in FINAL_LINE.findall(log)})
 
 
 def main() -> None:
@@ -148,6 +162,10 @@ def main() -> None:
                 time.sleep(31 - time.time() % 30)  # a TOTP code is accepted once: wait for the next one
                 totp_secret = client.desk_login(transports["desk"], "admin", password, totp_secret, time.time)
         print(f"{'total':58} {totals[0]:6} {totals[1]:8} {totals[2]:10}")
+        found = causes(stderr)
+        print(f"{len(found)} distinct exception lines in the servers' stderr" + ":" * bool(found))
+        for line in found:
+            print(f"  {line}")
         db.engine.dispose()
 
 
