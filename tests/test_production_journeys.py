@@ -13,16 +13,15 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from bench import protocol_client as client
-from bench.served import gunicorn
 from cases.config import Settings
 from cases.db import Database
 
 from .conftest import Installed
+from .production import gunicorn_app
 from .reporter_helpers import CANARY, assert_no_canary_at_rest, document
 
 pytestmark = pytest.mark.slow
@@ -32,11 +31,11 @@ EXPLANATION = "A caseworker is checking the details with you."
 
 
 @pytest.fixture
-def servers(env: dict[str, str], tmp_path: Path, installed: Installed) -> Iterator[dict[str, client.HttpTransport]]:
-    stderr = tmp_path / "servers.stderr"
-    with gunicorn("intake", env, stderr) as intake_url, gunicorn("desk", env, stderr) as desk_url:
-        yield {"intake": client.HttpTransport(intake_url), "desk": client.HttpTransport(desk_url)}
-    assert "Traceback" not in Path(stderr).read_text(errors="replace"), "a server logged a traceback"
+def servers(env: dict[str, str], installed: Installed) -> Iterator[dict[str, client.HttpTransport]]:
+    with gunicorn_app("intake", env) as intake, gunicorn_app("caseworker", env) as desk:
+        yield {"intake": client.HttpTransport(intake.url), "desk": client.HttpTransport(desk.url)}
+    for server in (intake, desk):
+        assert "Traceback" not in server.log(), f"a server logged a traceback:\n{server.log()}"
 
 
 def desk_post(
