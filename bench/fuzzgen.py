@@ -23,7 +23,7 @@ from html.parser import HTMLParser
 from typing import Protocol
 from urllib.parse import quote, unquote, urlsplit
 
-from bench.protocol_client import Transport, b64, challenge_in, csrf_in, form_body, solve
+from bench.protocol_client import Transport, b64, challenge_in, csrf_in, form_body, json_csrf, solve
 
 ODD_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "TRACE", "PROPFIND")
 CONTENT_TYPES = (
@@ -84,6 +84,8 @@ HOSTILE_TEXT = (
     "x" * 70,
     "x" * 5000,
 )
+# A werkzeug rule's parameter: <name>, <converter:name> or <converter(arguments):name>.
+PARAMETER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 # Raw bytes for form and path values: invalid UTF-8, a UTF-8-encoded lone surrogate, NUL.
 HOSTILE_BYTES = (b"\xff", b"\xed\xa0\x80", b"\xc0\xaf", b"\x00", b"\xef\xbb\xbf", b"\xe2\x80\xae")
 
@@ -159,7 +161,7 @@ def routes_of(app_name: str, rules: Iterable[tuple[str, Iterable[str]]]) -> list
     """Every (rule, method) of an app, from its url_map as ``(rule.rule, rule.methods)`` pairs."""
     found = []
     for rule, methods in rules:
-        params = tuple((m.group(2), m.group(1) or "default") for m in re.finditer(r"<(?:(\w+):)?(\w+)>", rule))
+        params = tuple((m.group(2), m.group(1) or "default") for m in PARAMETER.finditer(rule))
         for method in sorted(set(methods) - {"HEAD", "OPTIONS"}):
             found.append(Route(app_name, rule, method, params))
     return sorted(found, key=lambda r: (r.app, r.rule, r.method))
@@ -299,7 +301,8 @@ def _json_body(rng: random.Random, live: Live, app: str, honest: bool) -> bytes:
     members: list[str] = []
     if honest:  # past CSRF and the work, so the members below are what gets parsed
         challenge, solution = live.work()
-        members += [f'"csrf": {json.dumps(live.csrf(app))}', f'"challenge": "{challenge}"', f'"solution": "{solution}"']
+        members += [f"{json.dumps(k)}: {json.dumps(v)}" for k, v in json_csrf(live.csrf(app))[0].items()]
+        members += [f'"challenge": "{challenge}"', f'"solution": "{solution}"']
     for name in rng.sample(JSON_MEMBERS, rng.randrange(1, len(JSON_MEMBERS))):
         value = _honest_json(name, live, app, rng) if rng.random() < 0.5 else _json_value(rng)
         members.append(f"{json.dumps(name)}: {value}")
@@ -392,7 +395,7 @@ def _query(rng: random.Random, harvest: Harvest, honest_path: str) -> str:
 def generate(route: Route, targets: Targets, harvest: Harvest, live: Live, rng: random.Random) -> FuzzRequest:
     """One hostile request for ``route``."""
     values = {name: _path_value(rng, name, converter, targets, route) for name, converter in route.params}
-    path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values[m.group(1)], route.rule)
+    path = PARAMETER.sub(lambda m: values[m.group(2)], route.rule)
     page = honest_path(route, targets)
     method = route.method if rng.random() < 0.85 else rng.choice(ODD_METHODS)
     headers: dict[str, str] = {}
@@ -469,9 +472,8 @@ class PageLive:
 
 
 def honest_path(route: Route, targets: Targets) -> str:
-    return re.sub(
-        r"<(?:\w+:)?(\w+)>",
-        lambda m: quote(targets.real.get(m.group(1), targets.static.get(route.app, targets.langs[0])), safe=""),
+    return PARAMETER.sub(
+        lambda m: quote(targets.real.get(m.group(2), targets.static.get(route.app, targets.langs[0])), safe=""),
         route.rule,
     )
 
