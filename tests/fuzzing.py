@@ -11,9 +11,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from flask import Flask, got_request_exception
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 import caseworker
 import intake
@@ -22,7 +24,7 @@ from bench import protocol_client as client
 from cases import installation as setup
 from cases.config import Settings
 from cases.db import Database
-from cases.models import Role
+from cases.models import Case, Role
 
 from .desk_helpers import logged_in_client
 
@@ -106,16 +108,10 @@ def installation(settings: Settings, database: Database, installed_admin_id: int
 
 
 def _case_id(database: Database) -> str:
-    from sqlalchemy import select
-
-    from cases.models import Case
-
     with database.session() as session:
         return str(session.scalars(select(Case.id)).one())
 
 
 def _a_static_file(app: Flask) -> str:
-    from pathlib import Path
-
     folder = Path(app.static_folder or ".")
     return next(p.name for p in sorted(folder.iterdir()) if p.is_file())
