@@ -132,7 +132,8 @@ def main() -> None:
         harvest = fuzzgen.crawl(transports, routes, targets, live)
 
         print(f"{args.db}: {len(routes)} routes, {args.per_route} requests each, seed {args.seed}")
-        print(f"{'route':58} {'5xx':>6} {'503 busy':>8} {'tracebacks':>10} {'req/s':>7}")
+        # "< 400": answers that got past every check, a sign the requests reach the views' parsing.
+        print(f"{'route':58} {'5xx':>6} {'503 busy':>8} {'tracebacks':>10} {'< 400':>6} {'req/s':>7}")
         totals = [0, 0, 0]
         for route in routes:
             before = tracebacks(stderr)
@@ -140,22 +141,26 @@ def main() -> None:
             requests = list(fuzzgen.requests_for(route, targets, harvest, live, args.seed, args.per_route))
             transport = transports[route.app]
 
-            def send(request: fuzzgen.FuzzRequest, transport: client.HttpTransport = transport) -> tuple[int, bool]:
+            def send(
+                request: fuzzgen.FuzzRequest, transport: client.HttpTransport = transport
+            ) -> tuple[int, dict[str, str]]:
                 try:
                     status, headers, _b = transport.send(request.method, request.path, request.body, request.headers)
                 except OSError:  # a refused oversized body may close the socket before we finish
-                    return 0, False
-                return status, "retry-after" in headers
+                    return 0, {}
+                return status, headers
 
             with ThreadPoolExecutor(args.concurrency) as pool:
                 answers = list(pool.map(send, requests))
             elapsed = time.monotonic() - started
             time.sleep(0.3)  # let the servers flush their stderr
-            errors = sum(1 for status, _r in answers if status >= 500 and not (status == 503 and _r))
-            busy = sum(1 for status, retry in answers if status == 503 and retry)
+            errors = sum(1 for status, headers in answers if fuzzgen.server_error(status, headers))
+            busy = sum(1 for status, headers in answers if status == 503 and not fuzzgen.server_error(status, headers))
             traced = tracebacks(stderr) - before
             totals = [totals[0] + errors, totals[1] + busy, totals[2] + traced]
-            print(f"{route.name[:58]:58} {errors:6} {busy:8} {traced:10} {len(requests) / elapsed:7.0f}", flush=True)
+            passed = sum(1 for status, _h in answers if 0 < status < 400)
+            rate = len(requests) / elapsed
+            print(f"{route.name[:58]:58} {errors:6} {busy:8} {traced:10} {passed:6} {rate:7.0f}", flush=True)
             live.forget_csrf()
             if route.app == "desk" and route != routes[-1] and transports["desk"].send("GET", "/account")[0] != 200:
                 print("  (the desk session ended: logging in again for the next routes)", flush=True)

@@ -494,13 +494,19 @@ def crawl(transports: Mapping[str, Transport], routes: Iterable[Route], targets:
     return harvest
 
 
+def server_error(status: int, headers: Mapping[str, str]) -> bool:
+    """A 5xx other than the argon2 bound's 503 + Retry-After (headers named in lower case)."""
+    return status >= 500 and not (status == 503 and "retry-after" in headers)
+
+
 def fuzz_route(
     transport: Transport, route: Route, targets: Targets, harvest: Harvest, live: Live, seed: int, count: int
-) -> Iterator[tuple[FuzzRequest, int]]:
-    """Send ``count`` hostile requests to one route; yields each request with its status."""
+) -> Iterator[tuple[FuzzRequest, int, bool]]:
+    """Send ``count`` hostile requests to one route; yields each with its status and whether that
+    is a server error."""
     for request in requests_for(route, targets, harvest, live, seed, count):
-        status, _h, _b = transport.send(request.method, request.path, request.body, request.headers)
-        yield request, status
+        status, headers, _b = transport.send(request.method, request.path, request.body, request.headers)
+        yield request, status, server_error(status, headers)
 
 
 def order(routes: Iterable[Route]) -> list[Route]:
