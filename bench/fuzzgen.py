@@ -59,7 +59,9 @@ HOSTILE_TEXT = (
     "0",
     "-1",
     "1",
-    "²",
+    "²",  # isdigit() but not int(): superscripts and circled digits
+    "²³",
+    "①",
     "١٢٣",
     "٣",
     "１２",
