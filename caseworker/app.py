@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import Flask, g, jsonify, render_template
 from sqlalchemy import func, select, text
 
-from cases import http
+from cases import access_log, http
 from cases.blobs import FilesystemBlobStore
 from cases.config import Settings, read_secret
 from cases.db import Database
@@ -47,6 +47,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     @app.context_processor
     def _globals() -> dict:
         return {"user": g.get("user"), "csrf_token": staff_session.csrf_token}
+
+    access_log.install(app, "caseworker")
 
     @app.after_request
     def _headers(response):  # type: ignore[no-untyped-def]

@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import Flask, Request, g, jsonify, render_template
 from sqlalchemy import text
 
-from cases import http
+from cases import access_log, http
 from cases.blobs import FilesystemBlobStore
 from cases.config import Settings, read_secret
 from cases.db import Database
@@ -54,6 +54,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.uploads)
+
+    access_log.install(app, "intake")
 
     @app.after_request
     def _headers(response):  # type: ignore[no-untyped-def]

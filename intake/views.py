@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
 from cases import conversation
+from cases.blobs import StorageFull
 from cases.intake_keys import current as current_intake_key
 from cases.models import Case, SealedIn
 from cases.questionnaire import DANGER, SECTIONS
@@ -86,6 +87,19 @@ def show_form(
 
 def busy_notice() -> str:
     return _("The service is very busy right now. Nothing was lost: please wait a minute and send again.")
+
+
+def storage_full_notice() -> str:
+    return _(
+        "We cannot store anything right now. Nothing was kept: please try again later. "
+        "Your answers are still here, but please choose your files again."
+    )
+
+
+@bp.app_errorhandler(StorageFull)
+def _storage_full(_error: StorageFull):  # type: ignore[no-untyped-def]
+    """A full disk under an upload route: nothing was kept, the client retries later."""
+    return {"error": storage_full_notice()}, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 def too_large_notice(what: str) -> str:
@@ -171,15 +185,18 @@ def submit():  # type: ignore[no-untyped-def]
     sealed_files = [seal_file(public, data, name, content_type) for name, content_type, data in files]
     del files
     try:
-        receipt = intake().file_report(
-            envelope=envelope,
-            sealed_in=SealedIn.SERVER,
-            urgent=answers.is_urgent(collected),
-            nonce=values.get("nonce", "") or secrets.token_urlsafe(18),
-            whole=sealed_files,
-        )
+        with intake().blobs.undo_on_error():  # a full disk half way through leaves no orphan chunk
+            receipt = intake().file_report(
+                envelope=envelope,
+                sealed_in=SealedIn.SERVER,
+                urgent=answers.is_urgent(collected),
+                nonce=values.get("nonce", "") or secrets.token_urlsafe(18),
+                whole=sealed_files,
+            )
     except Busy:
-        return show_form(values, notice=busy_notice(), status=503), {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        return *show_form(values, notice=busy_notice(), status=503), {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    except StorageFull:
+        return *show_form(values, notice=storage_full_notice(), status=503), {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return render_template("receipt.html", receipt=receipt, contacts=emergency_contacts())
 
 
@@ -200,7 +217,7 @@ def _lookup_failed(message: str, code: int = 400, token_text: str = ""):  # type
     return page, code
 
 
-def _status_page(case_id: str, reporter, token_text: str, notice: str = ""):  # type: ignore[no-untyped-def]
+def _status_page(case_id: str, reporter, token_text: str, notice: str = "", message: str = ""):  # type: ignore[no-untyped-def]
     with intake().db.session() as session:
         case = session.get_one(Case, case_id)
         view = conversation.view(session, case, reporter)
@@ -210,6 +227,7 @@ def _status_page(case_id: str, reporter, token_text: str, notice: str = ""):  # 
             view=view,
             token=token_text,
             notice=notice,
+            message=message,
             csrf_token=csrf.token(),
             challenge=pow_().challenge(),
             refresh_challenge=pow_().challenge(),
@@ -270,7 +288,12 @@ def follow_up():  # type: ignore[no-untyped-def]
         team, mine = conversation.seal_follow_up(session, case, text or _("(files only)"))
         public = current_intake_key(session).public_key
     sealed_files = [seal_file(public, data, name, content_type) for name, content_type, data in files]
-    intake().follow_up(case_id, team=team, mine=mine, whole=sealed_files)
+    try:
+        with intake().blobs.undo_on_error():
+            intake().follow_up(case_id, team=team, mine=mine, whole=sealed_files)
+    except StorageFull:
+        page = _status_page(case_id, reporter, token_text, storage_full_notice(), message=text)
+        return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return _status_page(case_id, reporter, token_text, _("Your message was sent."))
 
 
