@@ -135,11 +135,14 @@ def run(backend: str, args: argparse.Namespace) -> bool:
         elapsed = time.monotonic() - started
         stop.set()
         prober.join()
+        errors = server.errors()
         lost, duplicated, corrupted = check(inst, tally)
     print(f"\n== {backend}, {argon2} argon2, {args.n} reports at concurrency {args.concurrency}")
     print(f"filed {len(tally.filed)}/{args.n} in {elapsed:.1f} s ({len(tally.filed) / elapsed:.1f} reports/s)")
     print(f"answers: {dict(sorted(tally.statuses.items()))}  (0 = connection error)")
     print(f"lost/duplicated/corrupted: {lost}/{duplicated}/{corrupted}")
+    for cause, count in errors.most_common(8):
+        print(f"server exception x{count}: {cause}")
     for path, values in latencies.items():
         print(f"GET {path} during the run: p50 {pct(values, 0.5)}, p99 {pct(values, 0.99)}, n={len(values)}")
     if args.production:

@@ -22,6 +22,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -118,6 +119,20 @@ class Gunicorn:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         self.proc.wait()
+
+    def errors(self) -> Counter[str]:
+        """The exceptions in the server's log, by their last traceback line (the cause)."""
+        causes: Counter[str] = Counter()
+        in_traceback = False
+        for line in self.log.read_text(errors="replace").splitlines():
+            if line.startswith("Exception on "):
+                causes[line.split(" [", 1)[0] + "]"] += 1  # the route, listed beside its causes
+            if line.startswith("Traceback"):
+                in_traceback = True
+            elif in_traceback and line and not line.startswith(" "):
+                causes[line[:160]] += 1
+                in_traceback = False
+        return causes
 
     def stop(self) -> None:
         if self.proc.poll() is None:
