@@ -193,7 +193,7 @@ def run(backend: str, kills: int, rng: random.Random) -> bool:
         lost_reports = len(answered - set(back.reports))
         db = inst.database()
         with db.session() as session:
-            manifests = dict(session.execute(select(Attachment.id, Attachment.manifest)))
+            manifests = {aid: manifest for aid, manifest in session.execute(select(Attachment.id, Attachment.manifest))}
         db.engine.dispose()
         wrong = sum(1 for aid, data in back.files.items() if expected.get(manifests[aid], data) != data)
         incomplete = sum(1 for m in expected if m not in {manifests[a] for a in back.files})
