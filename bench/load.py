@@ -123,6 +123,7 @@ def pct(values: list[float], q: float) -> str:
 
 def run(backend: str, args: argparse.Namespace) -> bool:
     argon2 = "production" if args.production else "testing"
+    raw_before = raw_argon2_rate() if args.production else 0.0
     with installation(backend, argon2=argon2, pow_bits=args.pow_bits) as inst, intake_server(inst) as server:
         key = intake_public_key(server.url)
         tally, latencies, stop = Tally(), {"/health": [], "/en/": []}, threading.Event()
@@ -146,7 +147,7 @@ def run(backend: str, args: argparse.Namespace) -> bool:
     for path, values in latencies.items():
         print(f"GET {path} during the run: p50 {pct(values, 0.5)}, p99 {pct(values, 0.99)}, n={len(values)}")
     if args.production:
-        rate = raw_argon2_rate()
+        rate = max(raw_before, raw_argon2_rate())  # other load on the machine lowers either
         through = len(tally.filed) / elapsed
         print(f"raw argon2id rate {rate:.2f}/s; served {through:.2f}/s = {100 * through / rate:.0f} % of raw")
         print(

@@ -35,20 +35,6 @@ class StorageFull(OSError):
 
 
 class BlobStore(Protocol):
-    def _temp_file(self, folder: Path) -> tuple[int, str]:
-        for attempt in range(3):
-            try:
-                self._make_dirs(folder)
-                return tempfile.mkstemp(dir=folder, prefix=f"{TEMP_PREFIX}{os.getpid()}-")
-            except FileNotFoundError:
-                if attempt == 2:
-                    raise
-                # the sweep removed the (then empty) folder between our mkdir and mkstemp
-            except OSError as exc:
-                _raise_if_full(exc)
-                raise
-        raise AssertionError("unreachable")
-
     def put(self, key: str, data: bytes) -> None: ...
     def get(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -19,7 +19,7 @@ def make_engine(url: str, **kwargs: object) -> Engine:
     return engine
 
 
-def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_begin(conn: Connection) -> None:
     # pysqlite's own BEGIN is deferred and only comes before the first write, so a transaction
     # that read first, or a write racing a commit, fails with "database is locked" at once
     # (SQLite's deadlock rule skips busy_timeout). Taking the write lock at the start makes

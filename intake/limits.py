@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 WAIT_SECONDS = 3.0
 QUEUE_PER_SLOT = 2  # waiters per slot: each waits at most a few derivations, never minutes
-RETRY_AFTER_SECONDS = 20
+RETRY_AFTER_SECONDS = 5  # short: the queue drains in seconds, and idle argon2 slots are wasted capacity
 
 
 class Busy(Exception):

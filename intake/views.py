@@ -20,6 +20,7 @@ from cases.models import Case, SealedIn
 from cases.questionnaire import DANGER, SECTIONS
 from crypto.envelope import Purpose, seal
 from crypto.errors import TokenError, TokenTypo
+from crypto.keys import KeyPair
 from crypto.stream import seal_file
 
 from . import answers, csrf
@@ -97,7 +98,7 @@ def storage_full_notice() -> str:
 
 
 @bp.app_errorhandler(StorageFull)
-def _storage_full(_error: StorageFull):  # type: ignore[no-untyped-def]
+def _storage_full(_error: StorageFull) -> tuple[dict[str, str], int, dict[str, str]]:
     """A full disk under an upload route: nothing was kept, the client retries later."""
     return {"error": storage_full_notice()}, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
@@ -217,7 +218,7 @@ def _lookup_failed(message: str, code: int = 400, token_text: str = ""):  # type
     return page, code
 
 
-def _status_page(case_id: str, reporter, token_text: str, notice: str = "", message: str = ""):  # type: ignore[no-untyped-def]
+def _status_page(case_id: str, reporter: KeyPair, token_text: str, notice: str = "", message: str = "") -> str:
     with intake().db.session() as session:
         case = session.get_one(Case, case_id)
         view = conversation.view(session, case, reporter)

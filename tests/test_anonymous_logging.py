@@ -100,7 +100,7 @@ def test_embedded_server_logs_no_address(env) -> None:  # type: ignore[no-untype
     _assert_anonymous(log)
 
 
-def test_gunicorn_logs_no_address(env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_gunicorn_logs_no_address(env: dict[str, str], tmp_path: Path) -> None:
     pytest.importorskip("gunicorn")
     init(env)
     port = _free_port()

@@ -7,6 +7,7 @@ import threading
 from sqlalchemy import func, select, text
 
 from cases import audit
+from cases.db import Database
 from cases.models import AuditEvent
 
 
@@ -37,7 +38,7 @@ def test_a_deleted_event_breaks_the_next_link(database) -> None:  # type: ignore
         assert audit.verify(session) == ids[2]
 
 
-def test_concurrent_appends_keep_one_chain(database) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_appends_keep_one_chain(database: Database) -> None:
     """Two desk actions at once must not both link to the same predecessor (a fork)."""
     threads, per_thread = 8, 5
     start = threading.Barrier(threads)

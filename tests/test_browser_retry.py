@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from playwright.sync_api import Browser, Route
 
 from cases.blobs import FilesystemBlobStore
 
-from .live import open_page
+from .conftest import Installed
+from .live import Live, open_page
 from .reporter_helpers import document, only_case, read_case
 from .test_reporter_browser import fill_report
 
@@ -17,11 +19,11 @@ pytestmark = pytest.mark.slow
 BUSY = {"status": 503, "headers": {"Retry-After": "1"}, "content_type": "application/json"}
 
 
-def test_busy_answers_are_waited_out_and_resent(browser, live, installed) -> None:  # type: ignore[no-untyped-def]
+def test_busy_answers_are_waited_out_and_resent(browser: Browser, live: Live, installed: Installed) -> None:
     page = open_page(browser, live, js=True)
     refused: list[str] = []
 
-    def busy_once(route) -> None:  # type: ignore[no-untyped-def]
+    def busy_once(route: Route) -> None:
         request = route.request
         first_report = request.url.endswith("/api/report") and "report" not in refused
         first_chunk = request.method == "PUT" and request.url.endswith("/1") and "chunk" not in refused

@@ -9,11 +9,13 @@ import threading
 import pytest
 from sqlalchemy import text
 
+from cases.db import Database
+
 from .conftest import BACKEND
 
 
 @pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite's locking")
-def test_read_then_write_transactions_from_many_threads_all_commit(database) -> None:  # type: ignore[no-untyped-def]
+def test_read_then_write_transactions_from_many_threads_all_commit(database: Database) -> None:
     with database.engine.begin() as conn:
         conn.execute(text("CREATE TABLE counter_rows (n INTEGER NOT NULL)"))
     threads, per_thread = 24, 8

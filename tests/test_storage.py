@@ -18,19 +18,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 import intake
 from cases import blob_sweep, reports
 from cases.blobs import TEMP_PREFIX, FilesystemBlobStore, StorageFull, chunk_key
 from cases.clock import today
+from cases.config import Settings
+from cases.db import Database
 from cases.intake_keys import current
-from cases.models import Attachment, AttachmentChunk, Case, SealedIn
+from cases.models import Attachment, AttachmentChunk, Base, Case, SealedIn
 from crypto.envelope import Purpose, seal
 from crypto.stream import seal_file
 from intake import pow as pow_module
 from intake.pow import leading_zero_bits
 
+from .conftest import Installed
 from .reporter_helpers import document
 
 MIDNIGHT = calendar.timegm(today().timetuple())
@@ -40,7 +45,7 @@ def _files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file())
 
 
-def test_blob_files_and_folders_show_only_the_day(blobs) -> None:  # type: ignore[no-untyped-def]
+def test_blob_files_and_folders_show_only_the_day(blobs: FilesystemBlobStore) -> None:
     blobs.put(chunk_key("abc", 0), b"sealed")
     blobs.put(chunk_key("abc", 1), b"sealed")
     blobs.delete(chunk_key("abc", 1))
@@ -49,7 +54,9 @@ def test_blob_files_and_folders_show_only_the_day(blobs) -> None:  # type: ignor
         assert (info.st_atime, info.st_mtime) == (MIDNIGHT, MIDNIGHT), path
 
 
-def test_renames_are_made_durable_by_fsyncing_the_folder(blobs, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_renames_are_made_durable_by_fsyncing_the_folder(
+    blobs: FilesystemBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     synced: list[bool] = []
     real = os.fsync
 
@@ -68,7 +75,9 @@ def _dead_pid() -> int:
     return child.pid
 
 
-def test_sweep_removes_what_dead_writers_left_and_nothing_else(blobs, database, installed) -> None:  # type: ignore[no-untyped-def]
+def test_sweep_removes_what_dead_writers_left_and_nothing_else(
+    blobs: FilesystemBlobStore, database: Database, installed: Installed
+) -> None:
     with database.session() as session:
         public = current(session).public_key
         case = reports.file_report(
@@ -99,7 +108,7 @@ def test_sweep_removes_what_dead_writers_left_and_nothing_else(blobs, database, 
     assert _files(blobs.root) == [folder / "00000000"]  # the recorded chunk stays
 
 
-def test_sweep_command_reports_what_it_removed(env, blobs) -> None:  # type: ignore[no-untyped-def]
+def test_sweep_command_reports_what_it_removed(env: dict[str, str], blobs: FilesystemBlobStore) -> None:
     from .cli_helpers import init
 
     init(env)
@@ -159,7 +168,9 @@ def small_disk(tmp_path: Path) -> Iterator[Disk]:
 
 
 @pytest.fixture
-def full_app(settings, database, installed, small_disk, monkeypatch):  # type: ignore[no-untyped-def]
+def full_app(
+    settings: Settings, database: Database, installed: Installed, small_disk: Disk, monkeypatch: pytest.MonkeyPatch
+) -> Flask:
     monkeypatch.setattr(pow_module, "MIN_FORM_SECONDS", 0)
     app = intake.create_app(dataclasses.replace(settings, pow_bits=1, blob_dir=small_disk.root), database)
     if not small_disk.mounted:
@@ -167,7 +178,7 @@ def full_app(settings, database, installed, small_disk, monkeypatch):  # type: i
     return app
 
 
-def _hidden_fields(client, path: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _hidden_fields(client: FlaskClient, path: str) -> dict[str, str]:
     html = client.get(path).get_data(as_text=True)
     fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html))
     if fields.get("challenge"):
@@ -183,12 +194,14 @@ def _solve(challenge: str) -> str:
     raise AssertionError("no solution")
 
 
-def _count(database, model) -> int:  # type: ignore[no-untyped-def]
+def _count(database: Database, model: type[Base]) -> int:
     with database.session() as session:
         return session.scalar(select(func.count()).select_from(model))
 
 
-def test_full_disk_keeps_the_no_js_report_and_stores_nothing(full_app, database, small_disk) -> None:  # type: ignore[no-untyped-def]
+def test_full_disk_keeps_the_no_js_report_and_stores_nothing(
+    full_app: Flask, database: Database, small_disk: Disk
+) -> None:
     client = full_app.test_client()
     fields = _hidden_fields(client, "/fr/")
     typed = "Ils sont venus la nuit, ANSWER-KEPT"
@@ -204,7 +217,9 @@ def test_full_disk_keeps_the_no_js_report_and_stores_nothing(full_app, database,
     assert _files(small_disk.root) == [], "no chunk of the rolled-back report may stay behind"
 
 
-def test_full_disk_refuses_a_chunk_cleanly_and_the_upload_resumes(full_app, database, small_disk) -> None:  # type: ignore[no-untyped-def]
+def test_full_disk_refuses_a_chunk_cleanly_and_the_upload_resumes(
+    full_app: Flask, database: Database, small_disk: Disk
+) -> None:
     work = full_app.extensions["rri.intake"]
     with database.session() as session:
         public = current(session).public_key
@@ -244,7 +259,7 @@ def test_full_disk_refuses_a_chunk_cleanly_and_the_upload_resumes(full_app, data
         assert session.get_one(Attachment, upload.id).complete
 
 
-def test_gunicorn_sweeps_dead_writers_leftovers_at_start(env, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_gunicorn_sweeps_dead_writers_leftovers_at_start(env: dict[str, str], settings: Settings) -> None:
     from .cli_helpers import init
     from .test_anonymous_logging import ROOT, _free_port, _stop, _visit
 
