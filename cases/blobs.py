@@ -170,6 +170,18 @@ class FilesystemBlobStore:
         return count
 
 
+def is_storage_full(exc: BaseException) -> bool:
+    """A full disk or quota, whether the blob store or the database (SQLite or PostgreSQL) hit it."""
+    if isinstance(exc, StorageFull):
+        return True
+    cause = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
+    return (
+        getattr(cause, "sqlite_errorname", None) == "SQLITE_FULL"
+        or getattr(cause, "sqlstate", None) == "53100"  # PostgreSQL disk_full
+        or (isinstance(cause, OSError) and cause.errno in _FULL)
+    )
+
+
 def _raise_if_full(exc: OSError) -> None:
     if exc.errno in _FULL:
         raise StorageFull(exc.errno, os.strerror(exc.errno)) from exc

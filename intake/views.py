@@ -11,10 +11,11 @@ import secrets
 
 from flask import Blueprint, abort, current_app, g, render_template, request
 from flask_babel import gettext as _
+from sqlalchemy.exc import DBAPIError
 from werkzeug.datastructures import MultiDict
 
 from cases import conversation
-from cases.blobs import StorageFull
+from cases.blobs import StorageFull, is_storage_full
 from cases.intake_keys import current as current_intake_key
 from cases.models import Case, SealedIn
 from cases.questionnaire import DANGER, SECTIONS
@@ -98,9 +99,17 @@ def storage_full_notice() -> str:
 
 
 @bp.app_errorhandler(StorageFull)
-def _storage_full(_error: StorageFull) -> tuple[dict[str, str], int, dict[str, str]]:
-    """A full disk under an upload route: nothing was kept, the client retries later."""
-    return {"error": storage_full_notice()}, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+@bp.app_errorhandler(DBAPIError)
+def _storage_full(error: Exception) -> tuple[object, int, dict[str, str]]:
+    """A full disk (blob store or database) outside the forms that keep the reporter's answers:
+    the transaction was rolled back, so nothing was kept, and the client retries later."""
+    if not is_storage_full(error):
+        current_app.logger.error("database error on %s", request.url_rule, exc_info=error)
+        return render_template("error.html", code=500), 500, {}
+    retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if "/api/" in request.path:
+        return {"error": storage_full_notice()}, 503, retry
+    return render_template("error.html", code=503), 503, retry
 
 
 def too_large_notice(what: str) -> str:
@@ -196,7 +205,9 @@ def submit():  # type: ignore[no-untyped-def]
             )
     except Busy:
         return *show_form(values, notice=busy_notice(), status=503), {"Retry-After": str(RETRY_AFTER_SECONDS)}
-    except StorageFull:
+    except (StorageFull, DBAPIError) as exc:
+        if not is_storage_full(exc):
+            raise
         return *show_form(values, notice=storage_full_notice(), status=503), {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return render_template("receipt.html", receipt=receipt, contacts=emergency_contacts())
 
@@ -292,7 +303,9 @@ def follow_up():  # type: ignore[no-untyped-def]
     try:
         with intake().blobs.undo_on_error():
             intake().follow_up(case_id, team=team, mine=mine, whole=sealed_files)
-    except StorageFull:
+    except (StorageFull, DBAPIError) as exc:
+        if not is_storage_full(exc):
+            raise
         page = _status_page(case_id, reporter, token_text, storage_full_notice(), message=text)
         return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return _status_page(case_id, reporter, token_text, _("Your message was sent."))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import calendar
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -23,7 +24,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 import intake
-from cases import blob_sweep, reports
+from cases import blob_sweep, installation, migrate, reports
 from cases.blobs import TEMP_PREFIX, FilesystemBlobStore, StorageFull, chunk_key
 from cases.clock import today
 from cases.config import Settings
@@ -35,7 +36,7 @@ from crypto.stream import seal_file
 from intake import pow as pow_module
 from intake.pow import leading_zero_bits
 
-from .conftest import Installed
+from .conftest import BACKEND, Installed
 from .reporter_helpers import document
 
 MIDNIGHT = calendar.timegm(today().timetuple())
@@ -282,3 +283,33 @@ def test_gunicorn_sweeps_dead_writers_leftovers_at_start(env: dict[str, str], se
         log = _stop(proc)
     assert "blob store sweep: removed 1 temporary file(s)" in log, log
     assert not leftover.exists()
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="fills the disk under an SQLite file")
+def test_full_database_disk_keeps_the_no_js_report_too(
+    settings: Settings, small_disk: Disk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not small_disk.mounted:
+        pytest.skip("needs a small tmpfs (root)")
+    subprocess.run(["mount", "-o", "remount,size=4m", str(small_disk.root)], check=True)
+    database = Database(f"sqlite:///{small_disk.root / 'reprisals.db'}")
+    migrate.upgrade(database.engine)
+    with database.session() as session:
+        installation.initialise(session, "admin", "a long enough password here", settings.argon2)
+    monkeypatch.setattr(pow_module, "MIN_FORM_SECONDS", 0)
+    app = intake.create_app(dataclasses.replace(settings, pow_bits=1), database)
+    client = app.test_client()
+    fields = _hidden_fields(client, "/es/")
+    filler = os.open(small_disk.root / "filler", os.O_WRONLY | os.O_CREAT)
+    with contextlib.suppress(OSError):
+        while True:
+            os.write(filler, b"\0" * 4096)
+    os.close(filler)
+    typed = "Vinieron de noche, ANSWER-KEPT"
+    response = client.post("/es/report", data={**fields, "what_happened": typed})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 503, html
+    assert typed in html and "Traceback" not in html
+    (small_disk.root / "filler").unlink()
+    assert _count(database, Case) == 0
+    database.engine.dispose()
