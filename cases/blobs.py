@@ -7,7 +7,8 @@ name carries the writer's pid so ``cases.blob_sweep`` can tell a dead writer's l
 
 Files and directories get the day's midnight (UTC) as access and modification time, like every
 date the server records. Their change time (ctime) cannot be set by any process: it keeps the
-exact time of the last write, which only the file system's owner (root) can read off the disk.
+exact time of the last write, for whoever can list the store (its account, root) or image the
+disk; the README says so.
 """
 
 from __future__ import annotations
