@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import json
 import os
 import random
@@ -96,7 +97,7 @@ def traffic(base: str, reporters: Reporters, stop: threading.Event) -> None:
             sent = reporters.new()
             if reporters.file(base, sent):
                 reporters.upload(base, sent)
-        except OSError:
+        except (OSError, http.client.HTTPException):
             time.sleep(0.05)  # the server was killed under this request
 
 
