@@ -11,13 +11,28 @@ import datetime as dt
 import hashlib
 import json
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from .clock import now
 from .models import AuditEvent
 
 GENESIS = "0" * 64
+_APPEND_LOCK = 0x52524941  # "RRIA": the advisory lock id that serialises appends on PostgreSQL
+
+
+def _serialise_appends(session: Session) -> None:
+    """Hold the database's write lock before reading the chain's end, until this transaction ends.
+
+    Without it, two appends at once read the same last event and the chain forks. On
+    PostgreSQL, FOR UPDATE on the last row is not enough: the waiter re-reads that same row.
+    pysqlite runs reads outside a transaction until the first write, so on SQLite a no-op
+    write comes first and takes the database's write lock (other appends wait busy_timeout).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
+    else:
+        session.execute(text("UPDATE audit_events SET id = id WHERE 0"))
 
 
 def _digest(
@@ -31,7 +46,8 @@ def _digest(
 def record(
     session: Session, action: str, *, actor_id: int | None = None, case_id: str | None = None, detail: str = ""
 ) -> AuditEvent:
-    last = session.scalar(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1).with_for_update())
+    _serialise_appends(session)
+    last = session.scalar(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1))
     prev = last.hash if last else GENESIS
     at = now()
     event = AuditEvent(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -15,15 +15,25 @@ def make_engine(url: str, **kwargs: object) -> Engine:
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
+def _sqlite_begin(conn: Connection) -> None:
+    # pysqlite's own BEGIN is deferred and only comes before the first write, so a transaction
+    # that read first, or a write racing a commit, fails with "database is locked" at once
+    # (SQLite's deadlock rule skips busy_timeout). Taking the write lock at the start makes
+    # concurrent transactions wait their turn instead (many server threads, one SQLite file).
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    dbapi_connection.isolation_level = None  # _sqlite_begin emits BEGIN, not pysqlite
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     # secure_delete overwrites freed pages so deleted ciphertext does not linger in the file.
     cursor.execute("PRAGMA secure_delete=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA busy_timeout=20000")  # many server threads may queue for the write lock
     cursor.close()
 
 

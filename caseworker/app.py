@@ -8,7 +8,7 @@ from flask import Flask, g, jsonify, render_template
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import text
 
-from cases import http
+from cases import access_log, http
 from cases.blobs import FilesystemBlobStore
 from cases.config import Settings, read_secret
 from cases.db import Database
@@ -51,6 +51,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     @app.context_processor
     def _globals() -> dict:
         return {"user": g.get("user"), "csrf_token": generate_csrf}
+
+    access_log.install(app, "caseworker")
 
     @app.after_request
     def _headers(response):  # type: ignore[no-untyped-def]

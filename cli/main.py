@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from cases import audit, installation, keyring, migrate, retention
+from cases import audit, blob_sweep, installation, keyring, migrate, retention
 from cases.blobs import FilesystemBlobStore
 from cases.config import ConfigError, Settings, create_secret, host_name
 from cases.db import Database
@@ -135,6 +135,13 @@ def cmd_retention(args: argparse.Namespace, settings: Settings) -> None:
     print(f"{len(gone)} closed case(s) older than {days} days deleted")
 
 
+def cmd_sweep(args: argparse.Namespace, settings: Settings) -> None:
+    grace = blob_sweep.GRACE_SECONDS if args.grace is None else args.grace
+    if grace < 0:
+        raise UserError("--grace must be 0 or more seconds")
+    print(blob_sweep.sweep(settings.blob_dir, open_database(settings), grace).summary())
+
+
 def cmd_notify(args: argparse.Namespace, settings: Settings) -> None:
     from caseworker import notifier
 
@@ -210,6 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("retention", cmd_retention, "delete closed cases older than N days, with their files")
     p.add_argument("--days", metavar="N", help="days after closing (default: RRI_RETENTION_DAYS or 365)")
     p.add_argument("--dry-run", action="store_true", help="list what would be deleted; delete nothing")
+    p = command("sweep", cmd_sweep, "remove temporary files and unrecorded chunks that killed writers left")
+    p.add_argument(
+        "--grace",
+        type=int,
+        metavar="SECONDS",
+        help=f"spare unrecorded chunks younger than this: a writer may still commit them ({blob_sweep.GRACE_SECONDS})",
+    )
     command("notify", cmd_notify, "email content-free notices about new activity (for cron)")
 
     def server_options(p: argparse.ArgumentParser) -> None:

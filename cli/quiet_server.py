@@ -1,9 +1,9 @@
-"""Serving an app without recording who connected, or exactly when.
+"""Serving an app without recording who connected, when, or which concrete path.
 
-Werkzeug's development server writes the client address and a time stamp into every log line
-and announces its version. This handler keeps only method, path (never a query string) and
-status, under a logger named for the app. (gunicorn gets the same treatment from the access-log
-format in deploy/.)
+Werkzeug's development server writes the client address, a time stamp and the full path into
+every log line and announces its version. This handler writes no access line at all: the apps
+log each request themselves as method, route pattern and status (cases/access_log.py), the same
+under gunicorn. Only the server's own errors remain, without an address.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from werkzeug.serving import WSGIRequestHandler
 
 
 def anonymous_handler(app_name: str) -> type[WSGIRequestHandler]:
-    log = logging.getLogger(f"rri.{app_name}.access")
+    log = logging.getLogger(f"rri.{app_name}.server")
 
     class AnonymousRequestHandler(WSGIRequestHandler):
         server_version = "reprisals"
@@ -24,7 +24,11 @@ def anonymous_handler(app_name: str) -> type[WSGIRequestHandler]:
             return "-"
 
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-            log.info("%s %s %s", self.command, self.path.split("?", 1)[0], getattr(code, "value", code))
+            pass  # the app's own access log records the route pattern instead
+
+        def log_error(self, format: str, *args: object) -> None:
+            # werkzeug's error lines can quote the raw request line, path included
+            log.error("bad request (%s)", args[0] if args else "-")
 
         def log(self, type: str, message: str, *args: object) -> None:
             getattr(log, type, log.info)(message, *args)

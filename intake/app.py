@@ -10,7 +10,7 @@ from flask import Flask, Request, current_app, g, jsonify, render_template, requ
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import text
 
-from cases import http
+from cases import access_log, http
 from cases.blobs import FilesystemBlobStore
 from cases.config import Settings, read_secret
 from cases.db import Database
@@ -78,6 +78,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         budget = getattr(request, "budget", None)
         if budget is not None:
             budget.release()
+
+    access_log.install(app, "intake")
 
     @app.after_request
     def _headers(response):  # type: ignore[no-untyped-def]

@@ -14,9 +14,11 @@ from flask import Blueprint, abort, current_app, g, jsonify, render_template, re
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.datastructures import FileStorage, MultiDict
 
 from cases import conversation
+from cases.blobs import StorageFull, is_storage_full
 from cases.intake_keys import current as current_intake_key
 from cases.models import Case, SealedIn
 from cases.questionnaire import DANGER, SECTIONS
@@ -123,6 +125,27 @@ def retry_later(values: MultiDict[str, str]) -> ResponseReturnValue:
 
 def busy_notice() -> str:
     return _("The service is very busy right now. Nothing was lost: please wait a minute and send again.")
+
+
+def storage_full_notice() -> str:
+    return _(
+        "We cannot store anything right now. Nothing was kept: please try again later. "
+        "Your answers are still here, but please choose your files again."
+    )
+
+
+@bp.app_errorhandler(StorageFull)
+@bp.app_errorhandler(DBAPIError)
+def _storage_full(error: Exception) -> tuple[object, int, dict[str, str]]:
+    """A full disk (blob store or database) outside the forms that keep the reporter's answers:
+    the transaction was rolled back, so nothing was kept, and the client retries later."""
+    if not is_storage_full(error):
+        current_app.logger.error("database error on %s", request.url_rule, exc_info=error)
+        return render_template("error.html", code=500), 500, {}
+    retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if "/api/" in request.path:
+        return {"error": storage_full_notice()}, 503, retry
+    return render_template("error.html", code=503), 503, retry
 
 
 def too_large_notice(what: str) -> str:
@@ -235,15 +258,21 @@ def submit():  # type: ignore[no-untyped-def]
         return retry_later(values)
     envelope = seal(public, Purpose.REPORT, answers.report_json(collected, g.lang))
     try:
-        receipt = intake().file_report(
-            envelope=envelope,
-            sealed_in=SealedIn.SERVER,
-            urgent=answers.is_urgent(collected),
-            nonce=form.nonce.data,
-            whole=sealed_files,
-        )
+        with intake().blobs.undo_on_error():  # a full disk half way through leaves no orphan chunk
+            receipt = intake().file_report(
+                envelope=envelope,
+                sealed_in=SealedIn.SERVER,
+                urgent=answers.is_urgent(collected),
+                nonce=form.nonce.data,
+                whole=sealed_files,
+            )
     except Busy:
         return retry_later(values)
+    except (StorageFull, DBAPIError) as exc:
+        if not is_storage_full(exc):
+            raise
+        page, _code = show_form(values, notice=storage_full_notice())
+        return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return render_template("receipt.html", receipt=receipt, contacts=emergency_contacts())
 
 
@@ -264,7 +293,7 @@ def _lookup_failed(message: str, code: int = 400, token_text: str = "") -> tuple
     return page, code
 
 
-def _status_page(case_id: str, reporter, token_text: str, notice: str = ""):  # type: ignore[no-untyped-def]
+def _status_page(case_id: str, reporter: KeyPair, token_text: str, notice: str = "", message: str = "") -> str:
     with intake().db.session() as session:
         case = session.get_one(Case, case_id)
         view = conversation.view(session, case, reporter)
@@ -274,6 +303,7 @@ def _status_page(case_id: str, reporter, token_text: str, notice: str = ""):  # 
             view=view,
             token=token_text,
             notice=notice,
+            message=message,
             csrf_token=csrf.token(),
             **challenges(),
             refresh_challenge=pow_().challenge(Path.FORM),
@@ -344,7 +374,14 @@ def follow_up():  # type: ignore[no-untyped-def]
     with intake().db.session() as session:
         case = session.get_one(Case, case_id)
         team, mine = conversation.seal_follow_up(session, case, text or _("(files only)"))
-    intake().follow_up(case_id, team=team, mine=mine, whole=sealed_files)
+    try:
+        with intake().blobs.undo_on_error():
+            intake().follow_up(case_id, team=team, mine=mine, whole=sealed_files)
+    except (StorageFull, DBAPIError) as exc:
+        if not is_storage_full(exc):
+            raise
+        page = _status_page(case_id, reporter, token_text, storage_full_notice(), message=text)
+        return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return _status_page(case_id, reporter, token_text, _("Your message was sent."))
 
 

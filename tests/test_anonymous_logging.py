@@ -1,4 +1,5 @@
-"""Served for real on sockets, the intake app logs no client address, user agent or query.
+"""Served for real on sockets, the intake app logs no client address, user agent, query, time,
+or concrete path (upload ids and the language link one reporter's requests): route patterns only.
 
 Both ways it is served are checked: the embedded ``reprisals serve`` (werkzeug) and gunicorn
 with deploy/gunicorn_intake.py, which is what the Dockerfile runs.
@@ -7,6 +8,7 @@ with deploy/gunicorn_intake.py, which is what the Dockerfile runs.
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import subprocess
 import sys
@@ -22,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 UA = "UA-CANARY-Mozilla/5.0-Nokia-105"
 FORWARDED = "203.0.113.77"
 QUERY = "QUERY-CANARY"
+UPLOAD = "UPLOADID-CANARY"
 
 
 def _free_port() -> int:
@@ -40,7 +43,7 @@ def _visit(port: int) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
-    for path in ("/", f"/?q={QUERY}", "/health", "/no/such/page"):
+    for path in ("/", f"/?q={QUERY}", "/health", "/no/such/page", "/es/safety", f"/api/upload/{UPLOAD}"):
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}{path}", headers={"User-Agent": UA, "X-Forwarded-For": FORWARDED}
         )
@@ -60,9 +63,13 @@ def _stop(proc: subprocess.Popen) -> str:
 
 def _assert_anonymous(log: str) -> None:
     assert "GET /health 200" in log, f"requests must be logged for this check to mean anything:\n{log}"
-    assert "GET /no/such/page 404" in log
-    for secret in ("127.0.0.1", UA, FORWARDED, QUERY):
+    assert "GET <no route> 404" in log
+    assert "GET /<lang>/safety 200" in log
+    assert "GET /api/upload/<attachment_id> 404" in log
+    for secret in ("127.0.0.1", UA, FORWARDED, QUERY, UPLOAD, "/es/", "/no/such/page"):
         assert secret not in log, f"{secret!r} leaked into the log:\n{log}"
+    access = [line for line in log.splitlines() if ".access" in line]
+    assert access and not any(re.search(r"\d\d:\d\d", line) for line in access), "no time in access records"
 
 
 def test_embedded_server_logs_no_address(env) -> None:  # type: ignore[no-untyped-def]
@@ -94,13 +101,16 @@ def test_embedded_server_logs_no_address(env) -> None:  # type: ignore[no-untype
     _assert_anonymous("\n".join(line for line in log.splitlines() if "http://" not in line))
 
 
-def test_gunicorn_logs_no_address(env) -> None:  # type: ignore[no-untyped-def]
+def test_gunicorn_logs_no_address(env: dict[str, str], tmp_path: Path) -> None:
     pytest.importorskip("gunicorn")
     init(env)
     port = _free_port()
+    home = tmp_path / "data-volume"  # $HOME is the shared data volume in the Docker example
+    home.mkdir()
+    runtime = {k: v for k, v in env.items() if k != "XDG_RUNTIME_DIR"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn_intake.py"), "intake.wsgi:app"],
-        env={**env, "RRI_INTAKE_BIND": f"127.0.0.1:{port}", "RRI_INTAKE_WORKERS": "1"},
+        env={**runtime, "HOME": str(home), "RRI_INTAKE_BIND": f"127.0.0.1:{port}", "RRI_INTAKE_WORKERS": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -113,3 +123,4 @@ def test_gunicorn_logs_no_address(env) -> None:  # type: ignore[no-untyped-def]
     # gunicorn announces its own bind address at start-up; that is the server's, not a client's.
     client_lines = "\n".join(line for line in log.splitlines() if "Listening at" not in line)
     _assert_anonymous(client_lines)
+    assert list(home.iterdir()) == [], "gunicorn must not put a control socket in the data volume"

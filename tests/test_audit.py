@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
+import threading
+
+from sqlalchemy import func, select, text
 
 from cases import audit
+from cases.db import Database
+from cases.models import AuditEvent
 
 
 def _fill(database) -> list[int]:  # type: ignore[no-untyped-def]
@@ -32,3 +36,29 @@ def test_a_deleted_event_breaks_the_next_link(database) -> None:  # type: ignore
         conn.execute(text("DELETE FROM audit_events WHERE id = :id"), {"id": ids[1]})
     with database.session() as session:
         assert audit.verify(session) == ids[2]
+
+
+def test_concurrent_appends_keep_one_chain(database: Database) -> None:
+    """Two desk actions at once must not both link to the same predecessor (a fork)."""
+    threads, per_thread = 8, 5
+    start = threading.Barrier(threads)
+    failures: list[BaseException] = []
+
+    def act(n: int) -> None:
+        try:
+            start.wait()
+            for i in range(per_thread):
+                with database.session() as session:
+                    audit.record(session, "case.view", actor_id=n, case_id="abc", detail=str(i))
+        except BaseException as exc:
+            failures.append(exc)
+
+    workers = [threading.Thread(target=act, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert failures == []
+    with database.session() as session:
+        assert audit.verify(session) is None
+        assert session.scalar(select(func.count()).select_from(AuditEvent)) == threads * per_thread

@@ -38,17 +38,28 @@ async function solve(form) {
   }
 }
 
+// 503 + Retry-After: the server is saturated (or its disk is full) and kept nothing; wait as it
+// asks (a little more, at random, so waiting browsers do not all return at once), then resend.
+async function busy(r) {
+  const s = Math.min(Math.max(parseInt(r.headers.get('Retry-After'), 10) || 20, 1), 300) * (1 + Math.random() / 4);
+  const j = await r.json().catch(() => ({}));
+  say(strings.busy ? fill(strings.busy, { s: Math.ceil(s) }) : j.error || strings.retry);
+  await sleep(s * 1000);
+}
+
 async function upload(u, chunks, n, total) {
   const h = { 'X-Upload-Secret': u.secret };
-  for (let wait = 1000; ; wait = Math.min(wait * 2, 30000)) {
+  for (let wait = 1000; ;) {
     try {
       const r = await fetch('/api/upload/' + u.id, { headers: h });
       if (r.status === 404) throw new Error('gone');
+      if (r.status === 503) throw r;
       if (!r.ok) throw 0;
       const have = new Set((await r.json()).have);
       for (let i = 0; i < chunks.length; i++) {
         if (have.has(i)) continue;
         const p = await fetch('/api/upload/' + u.id + '/' + i, { method: 'PUT', headers: h, body: chunks[i] });
+        if (p.status === 503) throw p;
         if (!p.ok) throw 0;
         have.add(i);
         say(strings.file, { n, total, pct: Math.round(100 * have.size / chunks.length) });
@@ -56,8 +67,10 @@ async function upload(u, chunks, n, total) {
       return;
     } catch (e) {
       if (e instanceof Error && e.message === 'gone') throw e;
+      if (e instanceof Response) { await busy(e); continue; }
       say(strings.retry);
       await sleep(wait);
+      wait = Math.min(wait * 2, 30000);
     }
   }
 }
@@ -87,13 +100,14 @@ async function readFiles(form, notes) {
 }
 
 async function post(form, body) {
-  for (let attempt = 0; ; attempt++) {
+  for (let attempt = 0; ;) {
     await solve(form);
     Object.assign(body, { challenge: form.elements.challenge.value, solution: form.elements.solution.value });
     const headers = { 'Content-Type': 'application/json', 'X-CSRFToken': form.elements.csrf.value };
     const r = await fetch(form.dataset.api, { method: 'POST', headers, body: JSON.stringify(body) });
+    if (r.status === 503) { await busy(r); continue; }  // same nonce: a resend files one case
     const fresh = r.headers.get('X-New-Challenge');
-    if (fresh && attempt < 2) { form.elements.challenge.value = fresh; continue; }
+    if (fresh && attempt++ < 2) { form.elements.challenge.value = fresh; continue; }
     const j = await r.json().catch(() => ({}));
     if (!r.ok) throw j.error || strings.failed;
     return j;
