@@ -234,6 +234,19 @@ def submit():  # type: ignore[no-untyped-def]
         values = values.copy()
         values.pop("nonce", None)  # the form comes back with a fresh one
         return show_form(values, notice=stale_notice(), status=400)
+    try:
+        return _file_no_js(form, values)
+    except Busy:
+        return retry_later(values)
+    except (StorageFull, DBAPIError) as exc:
+        # A full disk (blobs, or the database at any write): the answers come back to send again.
+        if not is_storage_full(exc):
+            raise
+        page, _code = show_form(values, notice=storage_full_notice())
+        return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+def _file_no_js(form: ReportForm, values: MultiDict[str, str]) -> ResponseReturnValue:
     # A resent request (double tap, reload, network retry) shows the first receipt again.
     repeat = intake().repeat(form.nonce.data)
     if repeat is not None:
@@ -254,25 +267,15 @@ def submit():  # type: ignore[no-untyped-def]
         sealed_files = _sealed_files(form.files.data, form.keep_original.data, public)
     except TooLarge as exc:
         return show_form(values, notice=too_large_notice(exc.what), status=413)
-    except Busy:
-        return retry_later(values)
     envelope = seal(public, Purpose.REPORT, answers.report_json(collected, g.lang))
-    try:
-        with intake().blobs.undo_on_error():  # a full disk half way through leaves no orphan chunk
-            receipt = intake().file_report(
-                envelope=envelope,
-                sealed_in=SealedIn.SERVER,
-                urgent=answers.is_urgent(collected),
-                nonce=form.nonce.data,
-                whole=sealed_files,
-            )
-    except Busy:
-        return retry_later(values)
-    except (StorageFull, DBAPIError) as exc:
-        if not is_storage_full(exc):
-            raise
-        page, _code = show_form(values, notice=storage_full_notice())
-        return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    with intake().blobs.undo_on_error():  # a full disk half way through leaves no orphan chunk
+        receipt = intake().file_report(
+            envelope=envelope,
+            sealed_in=SealedIn.SERVER,
+            urgent=answers.is_urgent(collected),
+            nonce=form.nonce.data,
+            whole=sealed_files,
+        )
     return render_template("receipt.html", receipt=receipt, contacts=emergency_contacts())
 
 

@@ -5,6 +5,7 @@ get 400/401 and never a 500, and the anonymous /health tells nothing about the c
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Callable
 
@@ -71,6 +72,10 @@ def test_the_absolute_timeout_sweeps_a_busy_session_too(app: Flask, database: Da
     assert vault.purge(later) == 1 and vault.get(sid) is None
 
 
+@pytest.mark.skipif(
+    os.environ.get("RRI_TEST_DB", "sqlite") == "sqlite",
+    reason="SQLite runs one transaction at a time (BEGIN IMMEDIATE): a logout cannot land inside a request",
+)
 def test_a_session_ending_under_a_request_counts_as_logged_out(
     app: Flask, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
