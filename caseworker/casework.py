@@ -586,7 +586,9 @@ def reply(case_id: str):  # type: ignore[no-untyped-def]
         return _refuse(case_id, f"Nothing was sent: write a reply of 1 to {MAX_REPLY} characters.", 400)
     text = form.text.data
     with _db().session() as session:
-        case = _case(session, case_id)
+        # Locked like the reporter's channel deletion locks it: a reply racing the deletion is
+        # either erased by it or finds no key, never left sealed to a key the reporter deleted.
+        case = _case(session, case_id, lock=True)
         try:
             conversation.reply(session, case, text, g.user.id)
         except Rejected:
