@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_wtf import FlaskForm
 from wtforms import Field, HiddenField, PasswordField, SelectField, StringField
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
+
+from .forms import DeskForm
 
 MAX_USERNAME = 64
 MAX_PASSWORD = 1024  # longer than any real password; spares argon2 megabyte inputs
@@ -37,9 +38,8 @@ def email_address(_form: Any, field: Field) -> None:
         raise ValidationError("That e-mail address does not look right.")
 
 
-class _Form(FlaskForm):
-    class Meta:
-        csrf = False  # see the module docstring
+class _Form(DeskForm):
+    """Bounds only (see the module docstring); reads the posted form, never a JSON body."""
 
 
 class LoginForm(_Form):
