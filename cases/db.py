@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -43,9 +44,18 @@ class Database:
     def __init__(self, url_or_engine: str | Engine) -> None:
         self.engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._open = threading.local()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A unit of work: committed when the block ends, rolled back on any error."""
-        with self._sessions() as session, session.begin():
-            yield session
+        if self.engine.dialect.name == "sqlite" and getattr(self._open, "depth", 0):
+            # The outer unit holds SQLite's write lock (BEGIN IMMEDIATE): the inner one would
+            # wait for it until the busy timeout. Fail at once, where the mistake is.
+            raise RuntimeError("a database session opened inside another one in the same thread")
+        self._open.depth = getattr(self._open, "depth", 0) + 1
+        try:
+            with self._sessions() as session, session.begin():
+                yield session
+        finally:
+            self._open.depth -= 1
