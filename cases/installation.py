@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crypto import passwords as key_locking
@@ -56,7 +57,10 @@ def create_caseworker(session: Session, username: str, password: str, role: Role
         created_on=today(),
     )
     session.add(worker)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # the same name added at the same moment by someone else
+        raise UserExists(f"a caseworker named {username!r} already exists") from None
     return worker
 
 

@@ -19,7 +19,7 @@ from flask import Flask
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from cases import audit, conversation, keyring
+from cases import audit, conversation, installation, keyring
 from cases.config import Settings
 from cases.db import Database
 from cases.models import AuditEvent, Case, Caseworker, Message, Note, Role, StatusChange, WrappedKey
@@ -296,3 +296,34 @@ def test_two_authenticator_resets_at_once(admins: tuple[Desk, int]) -> None:
 def check_chain(database: Database) -> None:
     with database.session() as session:
         assert audit.verify(session) is None, "the audit chain forked"
+
+
+def test_one_name_added_twice_at_once_is_one_account_and_a_plain_refusal(
+    database: Database, settings: Settings, installed: Installed
+) -> None:
+    """The second insert waits on the first's uncommitted row, then fails on the unique name:
+    that is "the name is taken", not a 500 (found by bench/fuzz.py on PostgreSQL)."""
+    flushed, outcome = threading.Event(), {}
+
+    def first() -> None:
+        with database.session() as session:
+            installation.create_caseworker(session, "twin", PASSWORD, Role.CASEWORKER, settings.argon2)
+            flushed.set()
+            time.sleep(0.5)  # the second one is waiting on this row now
+
+    def second() -> None:
+        flushed.wait()
+        try:
+            with database.session() as session:
+                installation.create_caseworker(session, "twin", PASSWORD, Role.CASEWORKER, settings.argon2)
+        except installation.UserExists:
+            outcome["second"] = "refused"
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcome == {"second": "refused"}
+    with database.session() as session:
+        assert len(session.scalars(select(Caseworker).where(Caseworker.username == "twin")).all()) == 1
