@@ -30,20 +30,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from servers import (
-    Gunicorn,
-    Installation,
-    Reporter,
-    installation,
-    intake_public_key,
-    read_everything,
-    sealed_file,
-    start_intake,
-)
+from servers import Gunicorn, Installation, installation, read_everything, start_intake
 from sqlalchemy import func, select, text
 
+from bench import protocol_client as client
 from cases.blobs import TEMP_PREFIX
 from cases.models import Attachment, AttachmentChunk, Case, Submission
+from crypto.stream import seal_file
 
 
 @dataclass
@@ -55,6 +48,11 @@ class Sent:
     answered: bool = False
 
 
+def reporter(base: str) -> client.HttpTransport:
+    """A reporter's browser: its own cookie jar (the CSRF session)."""
+    return client.HttpTransport(base, timeout=120)
+
+
 class Reporters:
     def __init__(self, key: bytes) -> None:
         self.key = key
@@ -64,29 +62,30 @@ class Reporters:
     def new(self) -> Sent:
         report = json.dumps({"v": 1, "crash": secrets.token_hex(8)}).encode()
         data = secrets.token_bytes(random.randint(70_000, 300_000))
-        manifest, chunks = sealed_file(self.key, data, "evidence.bin")
+        manifest, chunks = seal_file(self.key, data, "evidence.bin", "application/octet-stream")
         sent = Sent(secrets.token_urlsafe(18), report, [(data, manifest, chunks)])
         with self.lock:
             self.sent.append(sent)
         return sent
 
     def file(self, base: str, sent: Sent) -> bool:
-        answer = Reporter(base).send_report(self.key, sent.report, [(m, len(c)) for _d, m, c in sent.files], sent.nonce)
+        declared = [(manifest, len(chunks)) for _d, manifest, chunks in sent.files]
+        answer = client.send_report(reporter(base), self.key, sent.report, declared, sent.nonce)
         if answer.status != 200:
             return False
         sent.answered = sent.answered or bool(answer.body.get("token"))
         ups = answer.body.get("uploads")
-        sent.uploads = [(u["id"], u["secret"]) for u in ups] if isinstance(ups, list) else []
+        sent.uploads = [(str(u["id"]), str(u["secret"])) for u in ups] if isinstance(ups, list) else []
         return True
 
     def upload(self, base: str, sent: Sent) -> bool:
-        client = Reporter(base)
+        intake = reporter(base)
         for (upload_id, secret), (_data, _m, chunks) in zip(sent.uploads, sent.files, strict=False):
-            have = client.have(upload_id, secret)
+            have = client.uploaded(intake, upload_id, secret)
             if have is None:
                 return False
             for index, chunk in enumerate(chunks):
-                if index not in have and client.put_chunk(upload_id, secret, index, chunk) != 200:
+                if index not in have and client.put_chunk(intake, upload_id, secret, index, chunk) != 200:
                     return False
         return True
 
@@ -104,11 +103,8 @@ def traffic(base: str, reporters: Reporters, stop: threading.Event) -> None:
 def wait_healthy(server: Gunicorn, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        try:
-            if Reporter(server.url).request("GET", "/health")[0] == 200:
-                return
-        except OSError:
-            pass
+        if server.healthy():
+            return
         time.sleep(0.1)
     raise RuntimeError("the intake did not come back")
 
@@ -148,14 +144,14 @@ def run(backend: str, kills: int, rng: random.Random) -> bool:
     with installation(backend) as inst:
         server = start_intake(inst, workers=2)
         port = int(server.url.rsplit(":", 1)[1])
-        reporters = Reporters(intake_public_key(server.url))
+        reporters = Reporters(client.intake_key(reporter(server.url)))
         killed = {"worker": 0, "master": 0}
         started = time.monotonic()
         for _ in range(kills):
             stop = threading.Event()
             clients = [threading.Thread(target=traffic, args=(server.url, reporters, stop)) for _ in range(4)]
-            for client in clients:
-                client.start()
+            for thread in clients:
+                thread.start()
             time.sleep(rng.uniform(0.05, 1.5))
             workers = server.workers()
             if workers and rng.random() < 0.7:
@@ -167,8 +163,8 @@ def run(backend: str, kills: int, rng: random.Random) -> bool:
                 server.kill_all()
                 server = start_intake(inst, workers=2, port=port)
             stop.set()
-            for client in clients:
-                client.join()
+            for thread in clients:
+                thread.join()
             wait_healthy(server)
         server.stop()
         swept = inst.cli("sweep", "--grace", "0").stdout.strip()

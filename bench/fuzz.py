@@ -20,47 +20,28 @@ import secrets
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 import caseworker
 import intake
 from bench import fuzzgen
 from bench import protocol_client as client
-from bench.served import gunicorn
+from bench.servers import database_url, serve
 from cases import installation
 from cases.config import Settings
 from cases.models import Case, Role
 from cli.main import open_database
 
-PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TRACEBACK = "Traceback (most recent call last)"
 CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
 # The last line of a traceback: the exception's class and the start of its message.
 FINAL_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Warning)): (.{0,70})", re.MULTILINE)
-
-
-@contextmanager
-def database_url(kind: str, home: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{home / 'fuzz.db'}"
-        return
-    schema = f"fuzz_{secrets.token_hex(4)}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def tracebacks(path: Path) -> int:
@@ -102,8 +83,8 @@ def main() -> None:
             )
             other_id = other.id
         stderr = home / "servers.stderr"
-        bases = {app: stack.enter_context(gunicorn(app, env, stderr)) for app in ("intake", "desk")}
-        transports = {app: client.HttpTransport(base) for app, base in bases.items()}
+        servers = {app: stack.enter_context(serve(app, env, stderr)) for app in ("intake", "desk")}
+        transports = {app: client.HttpTransport(server.url) for app, server in servers.items()}
         totp_secret = client.desk_login(transports["desk"], "admin", password, None, time.time)
         filed = client.file_report(
             transports["intake"],

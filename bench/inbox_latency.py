@@ -22,18 +22,17 @@ import datetime as dt
 import json
 import os
 import random
-import secrets
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, insert, select, text
+from servers import PASSWORD, PG_URL, database_url
+from sqlalchemy import insert, select
 
 import caseworker
 from cases import installation, keyring
@@ -50,31 +49,12 @@ from cli.main import open_database
 from crypto.envelope import Purpose, open_envelope, seal
 from crypto.keys import KeyPair
 
-PG_URL = os.environ.get("RRI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-PASSWORD = "benchmark password, not secret"
 COUNTRIES = ["Example Republic", "Example Kingdom", "Example Federation", "Testland", "Samplestan", "Elsewhere"]
 ACTS = [choice.value for choice in QUESTIONS["act_types"].choices]
 UN_LINKS = [choice.value for choice in QUESTIONS["un_link"].choices]
 SITUATIONS = ["free", "free", "free", "detained", "missing", "hiding", "relocated", "unknown"]
 STATUSES = list(Status)
 BATCH = 1000
-
-
-@contextmanager
-def database_url(postgres: bool, home: Path) -> Iterator[str]:
-    if not postgres:
-        yield f"sqlite:///{home / 'reprisals.db'}"
-        return
-    schema = f"bench_{secrets.token_hex(6)}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def report(rng: random.Random) -> bytes:
@@ -198,7 +178,7 @@ def raw_costs(db: Database) -> tuple[float, float]:
 def run(count: int, postgres: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="rri-bench-") as tmp:
         home = Path(tmp)
-        with database_url(postgres, home) as url:
+        with database_url("postgres" if postgres else "sqlite", home) as url:
             env = {**os.environ, "RRI_HOME": str(home), "RRI_ARGON2": "testing", "DATABASE_URL": url}
             settings = Settings.from_env(env)
             db = open_database(settings, prepare=True)

@@ -26,8 +26,9 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from servers import Installation, Reporter, installation, intake_public_key, intake_server, read_everything
+from servers import Installation, installation, intake_server, read_everything
 
+from bench import protocol_client as client
 from crypto import kdf
 from crypto import token as tokens
 
@@ -42,12 +43,11 @@ class Tally:
 
 
 def one_report(base: str, key: bytes, number: int, tally: Tally, max_tries: int) -> None:
-    reporter = Reporter(base)
     report = json.dumps({"v": 1, "bench": number, "pad": secrets.token_hex(64)}).encode()
     nonce = secrets.token_urlsafe(18)
     for _ in range(max_tries):
         try:
-            answer = reporter.send_report(key, report, [], nonce)
+            answer = client.send_report(client.HttpTransport(base, timeout=120), key, report, [], nonce)
         except OSError:
             with tally.lock:
                 tally.statuses[0] += 1
@@ -125,7 +125,7 @@ def run(backend: str, args: argparse.Namespace) -> bool:
     argon2 = "production" if args.production else "testing"
     raw_before = raw_argon2_rate() if args.production else 0.0
     with installation(backend, argon2=argon2, pow_bits=args.pow_bits) as inst, intake_server(inst) as server:
-        key = intake_public_key(server.url)
+        key = client.intake_key(client.HttpTransport(server.url))
         tally, latencies, stop = Tally(), {"/health": [], "/en/": []}, threading.Event()
         prober = threading.Thread(target=probe, args=(server.url, stop, latencies))
         prober.start()

@@ -10,32 +10,26 @@ schema, dropped afterwards).
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 import os
 import secrets
 import statistics
 import sys
 import tempfile
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert, text
 
+from bench.protocol_client import solve
 from cases import migrate
 from cases.db import Database, make_engine
 from cases.models import SpentChallenge
-from intake.pow import ProofOfWork, leading_zero_bits
+from intake.pow import ProofOfWork
 
 SAMPLES = 300
-
-
-def _solve(challenge: str) -> str:
-    bits = base64.urlsafe_b64decode(challenge + "=" * (-len(challenge) % 4))[4]
-    n = 0
-    while leading_zero_bits(hashlib.sha256(f"{challenge}:{n}".encode()).digest()) < bits:
-        n += 1
-    return str(n)
 
 
 def measure(database: Database, rows: int, already: int) -> float:
@@ -50,7 +44,7 @@ def measure(database: Database, rows: int, already: int) -> float:
     timings = []
     for _ in range(SAMPLES):
         challenge = work.challenge()
-        solution = _solve(challenge)  # a few bits once the bench's own load raises the price
+        solution = solve(challenge)  # a few bits once the bench's own load raises the price
         started = time.perf_counter()
         work.verify(challenge, solution, form_allowed=False)
         timings.append((time.perf_counter() - started) * 1000)

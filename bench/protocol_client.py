@@ -1,6 +1,7 @@
 """The honest side of the protocol over any transport: what a browser and app.js do (CSRF from
-the page, proof-of-work, a report sealed to /intake-key and filed as JSON) and what a caseworker
-does at the login and TOTP pages. Shared by the benches and the production-path tests.
+the page, proof-of-work, a report sealed to /intake-key and filed as JSON, chunks uploaded) and
+what a caseworker does at the login and TOTP pages. Shared by the benches (fuzz, load, crash,
+pow_bookkeeping) and the tests (``tests/reporter_helpers.solve`` is this module's ``solve``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import hashlib
 import http.client
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlencode, urlsplit
@@ -103,6 +104,63 @@ def b64(data: bytes) -> str:
 
 
 @dataclass
+class Answer:
+    """An answer of the JSON API: its status, its body parsed (``{"raw": ...}`` if not a JSON
+    object), the Retry-After of a busy answer, and the bytes as they came."""
+
+    status: int
+    body: dict[str, object]
+    retry_after: int | None
+    raw: bytes
+
+    @classmethod
+    def of(cls, status: int, headers: Mapping[str, str], raw: bytes) -> Answer:
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = {"raw": raw[:200].decode(errors="replace")}
+        retry = headers.get("retry-after", "")
+        return cls(status, parsed if isinstance(parsed, dict) else {}, int(retry) if retry.isdigit() else None, raw)
+
+
+def intake_key(intake: Transport) -> bytes:
+    """The public key reports are sealed to, from /intake-key."""
+    status, _h, body = intake.send("GET", "/intake-key")
+    assert status == 200, f"/intake-key answered {status}"
+    key = json.loads(body)["public_key"]
+    return base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
+
+
+def send_report(
+    intake: Transport,
+    public: bytes,
+    report: bytes,
+    files: Sequence[tuple[bytes, int]] = (),
+    nonce: str | None = None,
+    *,
+    lang: str = "en",
+    urgent: bool = False,
+) -> Answer:
+    """One filing as app.js makes it: the form page (CSRF session, challenge), the work solved,
+    ``report`` sealed to ``public`` and ``files`` declared (manifest, chunk count) in JSON. The
+    nonce names the submission (a resend carries the same); by default one derived from the page."""
+    _status, _h, page = intake.send("GET", f"/{lang}/")
+    html = page.decode(errors="replace")
+    csrf, challenge = csrf_in(html), challenge_in(html)
+    members, headers = json_csrf(csrf)
+    body = {
+        **members,
+        "challenge": challenge,
+        "solution": solve(challenge),
+        "nonce": nonce or b64(hashlib.sha256(page).digest()[:18]),
+        "report": b64(seal(public, Purpose.REPORT, report)),
+        "urgent": urgent,
+        "files": [{"manifest": b64(manifest), "chunks": count} for manifest, count in files],
+    }
+    return Answer.of(*intake.send("POST", f"/{lang}/api/report", json.dumps(body).encode(), headers))
+
+
+@dataclass
 class Filed:
     token: str
     uploads: list[dict[str, object]]
@@ -112,31 +170,27 @@ class Filed:
 def file_report(
     intake: Transport, lang: str, answers: Mapping[str, object], files: Iterable[tuple[str, str, bytes]] = ()
 ) -> Filed:
-    """File a report as app.js does: the form page for CSRF and a challenge, the intake key,
-    the report sealed here, the work solved, then JSON to the API. Uploads are declared, not sent."""
-    status, _h, page = intake.send("GET", f"/{lang}/")
-    assert status == 200, f"form page answered {status}"
-    html = page.decode()
-    key_status, _h, key_body = intake.send("GET", "/intake-key")
-    assert key_status == 200, f"/intake-key answered {key_status}"
-    public = base64.urlsafe_b64decode(json.loads(key_body)["public_key"] + "==")
+    """File a report as app.js does: the intake key, the report sealed here, then send_report.
+    Uploads are declared, not sent."""
+    public = intake_key(intake)
     report = json.dumps({"v": 1, "lang": lang, "answers": dict(answers)}).encode()
     sealed = [seal_file(public, data, name, kind) for name, kind, data in files]
-    csrf, challenge = csrf_in(html), challenge_in(html)
-    members, headers = json_csrf(csrf)
-    body = {
-        **members,
-        "challenge": challenge,
-        "solution": solve(challenge),
-        "nonce": b64(hashlib.sha256(page).digest()[:18]),
-        "report": b64(seal(public, Purpose.REPORT, report)),
-        "urgent": answers.get("danger") == "yes",
-        "files": [{"manifest": b64(manifest), "chunks": len(chunks)} for manifest, chunks in sealed],
-    }
-    status, _h, answer = intake.send("POST", f"/{lang}/api/report", json.dumps(body).encode(), headers)
-    assert status == 200, f"report answered {status}: {answer[:300]!r}"
-    reply = json.loads(answer)
+    declared = [(manifest, len(chunks)) for manifest, chunks in sealed]
+    answer = send_report(intake, public, report, declared, lang=lang, urgent=answers.get("danger") == "yes")
+    assert answer.status == 200, f"report answered {answer.status}: {answer.raw[:300]!r}"
+    reply = json.loads(answer.raw)
     return Filed(reply["token"], reply["uploads"], [chunks for _m, chunks in sealed])
+
+
+def uploaded(intake: Transport, upload_id: str, secret: str) -> list[int] | None:
+    """The chunk indexes the server holds for an upload (None if it does not answer with them)."""
+    status, _h, raw = intake.send("GET", f"/api/upload/{upload_id}", headers={"X-Upload-Secret": secret})
+    return [int(index) for index in json.loads(raw)["have"]] if status == 200 else None
+
+
+def put_chunk(intake: Transport, upload_id: str, secret: str, index: int, chunk: bytes) -> int:
+    """Upload one sealed chunk; answers the status."""
+    return intake.send("PUT", f"/api/upload/{upload_id}/{index}", chunk, {"X-Upload-Secret": secret})[0]
 
 
 def open_status(intake: Transport, token: str, lang: str = "en") -> str:

@@ -1,17 +1,14 @@
-"""Shared launch code for the benches: a throw-away installation, the intake under gunicorn with
-the deploy/ settings, a reporter client for the JSON API, and reading every case back as staff.
+"""Shared launch code for the benches: a throw-away installation (or just its database), either
+app under gunicorn with the deploy/ settings and its log in a file, and reading every case back
+as staff. The reporter's side is ``bench/protocol_client.py``.
 
 Run benches from the repository root; gunicorn imports this checkout's code (PYTHONPATH).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import http.cookiejar
-import json
+import http.client
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -20,12 +17,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import create_engine, select, text
@@ -33,16 +28,35 @@ from sqlalchemy import create_engine, select, text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.protocol_client import HttpTransport  # noqa: E402
 from cases import keyring, reports  # noqa: E402
 from cases.db import Database  # noqa: E402
 from cases.models import Attachment, Case, Caseworker, Submission  # noqa: E402
-from crypto.envelope import Purpose, open_envelope, seal  # noqa: E402
+from crypto.envelope import Purpose, open_envelope  # noqa: E402
 from crypto.errors import CryptoError  # noqa: E402
-from crypto.stream import open_file, seal_file  # noqa: E402
-from intake.pow import leading_zero_bits  # noqa: E402
+from crypto.stream import open_file  # noqa: E402
 
 PG_URL = os.environ.get("RRI_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PASSWORD = "benchmark password, not secret"
+
+
+@contextmanager
+def database_url(backend: str, home: Path) -> Iterator[str]:
+    """A database for one run: SQLite in ``home``, or a fresh schema on PG_URL ("postgres"),
+    dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{home / 'reprisals.db'}"
+        return
+    schema = f"bench_{secrets.token_hex(5)}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 @dataclass
@@ -64,33 +78,41 @@ class Installation:
 def installation(backend: str, argon2: str = "testing", pow_bits: int = 8) -> Iterator[Installation]:
     """A fresh installation on SQLite (temporary folder) or a fresh PostgreSQL schema."""
     home = Path(tempfile.mkdtemp(prefix="rri-bench-"))
-    schema = None
-    if backend == "sqlite":
-        url = f"sqlite:///{home / 'reprisals.db'}"
-    else:
-        schema = f"bench_{secrets.token_hex(5)}"
-        with create_engine(PG_URL, isolation_level="AUTOCOMMIT").connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = f"{PG_URL}?options=-csearch_path%3D{schema}"
-    env = {
-        **os.environ,
-        "RRI_HOME": str(home),
-        "DATABASE_URL": url,
-        "RRI_ARGON2": argon2,
-        "RRI_POW_BITS": str(pow_bits),
-        "PYTHONPATH": str(ROOT),
-    }
-    inst = Installation(home, url, env)
     try:
-        done = inst.cli("init", "--admin", "admin", stdin=PASSWORD + "\n")
-        if done.returncode:
-            raise RuntimeError(done.stderr)
-        yield inst
+        with database_url(backend, home) as url:
+            env = {
+                **os.environ,
+                "RRI_HOME": str(home),
+                "DATABASE_URL": url,
+                "RRI_ARGON2": argon2,
+                "RRI_POW_BITS": str(pow_bits),
+                "PYTHONPATH": str(ROOT),
+            }
+            inst = Installation(home, url, env)
+            done = inst.cli("init", "--admin", "admin", stdin=PASSWORD + "\n")
+            if done.returncode:
+                raise RuntimeError(done.stderr)
+            yield inst
     finally:
-        if schema:
-            with create_engine(PG_URL, isolation_level="AUTOCOMMIT").connect() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         shutil.rmtree(home, ignore_errors=True)
+
+
+# -- gunicorn ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Deploy:
+    config: str
+    target: str
+    bind_variable: str
+    workers_variable: str | None  # None: the config fixes the number of workers
+
+
+DEPLOY: dict[str, _Deploy] = {  # the apps a bench can serve
+    "intake": _Deploy("deploy/gunicorn_intake.py", "intake.wsgi:app", "RRI_INTAKE_BIND", "RRI_INTAKE_WORKERS"),
+    # one worker: unlocked keys and sessions live in process memory
+    "desk": _Deploy("deploy/gunicorn_caseworker.py", "caseworker.wsgi:app", "RRI_CASEWORKER_BIND", None),
+}
 
 
 def free_port() -> int:
@@ -103,7 +125,13 @@ def free_port() -> int:
 class Gunicorn:
     url: str
     proc: subprocess.Popen[bytes]
-    log: Path
+    log: Path  # gunicorn's stdout and stderr (errors, tracebacks), appended to; may be shared
+
+    def healthy(self, timeout: float = 5.0) -> bool:
+        try:
+            return HttpTransport(self.url, timeout).send("GET", "/health")[0] == 200
+        except (OSError, http.client.HTTPException):
+            return False
 
     def workers(self) -> list[int]:
         children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
@@ -138,35 +166,65 @@ class Gunicorn:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(20)
+                self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.kill_all()
 
 
-def start_intake(inst: Installation, workers: int = 2, port: int | None = None) -> Gunicorn:
+def start(
+    app: str,
+    env: Mapping[str, str],
+    log: Path,
+    *,
+    workers: int | None = None,
+    port: int | None = None,
+    startup_seconds: float = 60.0,
+) -> Gunicorn:
+    """Run ``app`` ("intake" or "desk") under gunicorn with its deploy/ settings on a loopback port (a free one unless
+    given), this checkout on PYTHONPATH; returns once /health answers. ``workers``: the intake's
+    (default the config's); the desk has one."""
+    deploy = DEPLOY[app]
     port = port or free_port()
-    log = inst.home / f"gunicorn-{port}.log"
-    env = {**inst.env, "RRI_INTAKE_BIND": f"127.0.0.1:{port}", "RRI_INTAKE_WORKERS": str(workers)}
+    child_env = {**env, deploy.bind_variable: f"127.0.0.1:{port}", "PYTHONPATH": str(ROOT)}
+    if workers is not None:
+        if deploy.workers_variable is None:
+            raise ValueError(f"the {app} runs the workers its config sets")
+        child_env[deploy.workers_variable] = str(workers)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn_intake.py"), "intake.wsgi:app"],
-            env=env,
+            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / deploy.config), deploy.target],
+            env=child_env,
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
     server = Gunicorn(f"http://127.0.0.1:{port}", proc, log)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(server.url + "/health", timeout=5) as answer:
-                if answer.status == 200:
-                    return server
-        except OSError:
-            pass
+    deadline = time.monotonic() + startup_seconds
+    while not server.healthy():
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"gunicorn did not start:\n{log.read_text()[-2000:]}")
+            server.stop()
+            raise RuntimeError(f"gunicorn for {app} did not start:\n{log.read_text(errors='replace')[-2000:]}")
         time.sleep(0.2)
+    return server
+
+
+@contextmanager
+def serve(
+    app: str, env: Mapping[str, str], log: Path, *, workers: int | None = None, startup_seconds: float = 60.0
+) -> Iterator[Gunicorn]:
+    """``start``, stopped on leaving."""
+    server = start(app, env, log, workers=workers, startup_seconds=startup_seconds)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def start_intake(inst: Installation, workers: int = 2, port: int | None = None) -> Gunicorn:
+    """The intake of ``inst``, logging to gunicorn-<port>.log in its home (a restart on the same
+    port appends)."""
+    port = port or free_port()
+    return start("intake", inst.env, inst.home / f"gunicorn-{port}.log", workers=workers, port=port)
 
 
 @contextmanager
@@ -176,99 +234,6 @@ def intake_server(inst: Installation, workers: int = 2) -> Iterator[Gunicorn]:
         yield server
     finally:
         server.stop()
-
-
-# -- the reporter client ----------------------------------------------------------------------
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def solve(challenge: str) -> str:
-    bits = base64.urlsafe_b64decode(challenge + "=" * (-len(challenge) % 4))[4]
-    prefix = challenge.encode() + b":"
-    n = 0
-    while leading_zero_bits(hashlib.sha256(prefix + str(n).encode()).digest()) < bits:
-        n += 1
-    return str(n)
-
-
-@dataclass
-class Answer:
-    status: int
-    body: dict[str, object]
-    retry_after: int | None = None
-
-
-@dataclass
-class Reporter:
-    """One reporter's browser: its own cookie jar (the CSRF session)."""
-
-    base: str
-    opener: urllib.request.OpenerDirector = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-
-    def request(
-        self, method: str, path: str, data: bytes | None = None, headers: dict[str, str] | None = None
-    ) -> tuple[int, bytes, dict[str, str]]:
-        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers or {})
-        try:
-            with self.opener.open(req, timeout=120) as answer:
-                return answer.status, answer.read(), dict(answer.headers)
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read(), dict(exc.headers)
-
-    def send_report(self, public_key: bytes, report: bytes, files: list[tuple[bytes, int]], nonce: str) -> Answer:
-        """The JSON API as app.js uses it: form page (CSRF session, challenge), work, POST.
-
-        The CSRF token goes both in the body and in an X-CSRFToken header, so this works with
-        either CSRF scheme of the intake."""
-        _status, page, _headers = self.request("GET", "/en/")
-        fields = dict(re.findall(rb'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
-        csrf = (fields.get(b"csrf_token") or fields.get(b"csrf") or b"").decode()
-        challenge = fields[b"challenge"].decode()
-        body = {
-            "csrf": csrf,
-            "csrf_token": csrf,
-            "challenge": challenge,
-            "solution": solve(challenge),
-            "nonce": nonce,
-            "urgent": False,
-            "report": b64(seal(public_key, Purpose.REPORT, report)),
-            "files": [{"manifest": b64(manifest), "chunks": count} for manifest, count in files],
-        }
-        status, raw, headers = self.request(
-            "POST",
-            "/en/api/report",
-            json.dumps(body).encode(),
-            {"Content-Type": "application/json", "X-CSRFToken": csrf},
-        )
-        try:
-            parsed = json.loads(raw)
-        except ValueError:
-            parsed = {"raw": raw[:200].decode(errors="replace")}
-        retry = headers.get("Retry-After")
-        return Answer(status, parsed if isinstance(parsed, dict) else {}, int(retry) if retry else None)
-
-    def put_chunk(self, upload_id: str, secret: str, index: int, chunk: bytes) -> int:
-        return self.request("PUT", f"/api/upload/{upload_id}/{index}", chunk, {"X-Upload-Secret": secret})[0]
-
-    def have(self, upload_id: str, secret: str) -> list[int] | None:
-        status, raw, _ = self.request("GET", f"/api/upload/{upload_id}", headers={"X-Upload-Secret": secret})
-        return list(json.loads(raw)["have"]) if status == 200 else None
-
-
-def intake_public_key(base: str) -> bytes:
-    with urllib.request.urlopen(base + "/intake-key", timeout=10) as answer:
-        key = json.loads(answer.read())["public_key"]
-    return base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
-
-
-def sealed_file(public_key: bytes, data: bytes, name: str) -> tuple[bytes, list[bytes]]:
-    return seal_file(public_key, data, name, "application/octet-stream")
 
 
 # -- reading back as staff --------------------------------------------------------------------

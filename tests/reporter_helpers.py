@@ -3,8 +3,6 @@ as staff would."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import re
 import struct
@@ -16,30 +14,18 @@ from typing import Any
 
 from sqlalchemy import select, text
 
+# The honest client's (bench/protocol_client.py); ``solve`` is what app.js computes for a JS challenge.
+from bench.protocol_client import b64, solve
 from cases import keyring, reports
 from cases.models import Attachment, Case, Caseworker, Submission
 from crypto.envelope import Purpose, open_envelope, seal
 from crypto.stream import open_file
-from intake.pow import leading_zero_bits
 
 CANARY = "CANARY-Zq81-detained-in-Evin"
 PHOTO_CANARY = "GPS-CANARY-35.6892N-51.3890E"
 
 
 EMPTY_REPORT = b'{"v": 1, "answers": {}}'
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def solve(challenge: str) -> str:
-    """What app.js computes for a JS challenge: a counter whose hash has the challenge's zero bits."""
-    bits = base64.urlsafe_b64decode(challenge + "=" * (-len(challenge) % 4))[4]
-    n = 0
-    while leading_zero_bits(hashlib.sha256(f"{challenge}:{n}".encode()).digest()) < bits:
-        n += 1
-    return str(n)
 
 
 def _first(html: str, pattern: str) -> str:
@@ -104,8 +90,8 @@ def report_request(
         page,
         nonce=page.nonce,
         urgent=urgent,
-        report=b64url(seal(public_key, Purpose.REPORT, report)),
-        files=[{"manifest": b64url(manifest), "chunks": chunks} for manifest, chunks in files],
+        report=b64(seal(public_key, Purpose.REPORT, report)),
+        files=[{"manifest": b64(manifest), "chunks": chunks} for manifest, chunks in files],
     )
 
 

@@ -12,55 +12,23 @@ import http.client
 import json
 import re
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from intake.pow import leading_zero_bits
-
 from .cli_helpers import init
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from .production import gunicorn_app
+from .reporter_helpers import solve
 
 
 @pytest.fixture
 def port(env: dict[str, str]) -> Iterator[int]:
     pytest.importorskip("gunicorn")
     init(env)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn_intake.py"), "intake.wsgi:app"],
-        env={**env, "PYTHONPATH": str(ROOT), "RRI_INTAKE_BIND": f"127.0.0.1:{port}", "RRI_INTAKE_WORKERS": "2"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while _request(port, "GET", "/health")[0] != 200:
-            assert time.monotonic() < deadline and proc.poll() is None, "gunicorn did not start"
-            time.sleep(0.2)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            log, _ = proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            log, _ = proc.communicate()
-    assert "Traceback" not in log, log
+    with gunicorn_app("intake", env, RRI_INTAKE_WORKERS="2") as server:
+        yield server.port
+    assert "Traceback" not in server.log(), server.log()
 
 
 def _request(
@@ -75,14 +43,6 @@ def _request(
         return 0, {}, b""
     finally:
         conn.close()
-
-
-def _solve(challenge: str) -> str:
-    bits = base64.urlsafe_b64decode(challenge + "=" * (-len(challenge) % 4))[4]
-    n = 0
-    while leading_zero_bits(hashlib.sha256(f"{challenge}:{n}".encode()).digest()) < bits:
-        n += 1
-    return str(n)
 
 
 def _page(port: int) -> tuple[str, dict[str, str], str]:
@@ -113,7 +73,7 @@ def test_malformed_input_and_oversized_bodies_under_gunicorn(port: int) -> None:
 @pytest.mark.slow
 def test_a_solution_buys_one_request_across_workers(port: int) -> None:
     cookie, fields, challenge = _page(port)
-    solution = _solve(challenge)
+    solution = solve(challenge)
     headers = {"Cookie": cookie, "Content-Type": "application/json", "X-CSRFToken": fields["csrf"]}
     answers = []
     for attempt in range(8):  # new connections: gunicorn spreads them over both workers

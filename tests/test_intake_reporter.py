@@ -16,6 +16,8 @@ from intake import pow as pow_module
 from intake.limits import Busy, Slots
 from intake.pow import PowError, ProofOfWork, leading_zero_bits
 
+from .reporter_helpers import b64, solve
+
 
 @pytest.fixture
 def app(settings, database, installed, monkeypatch):  # type: ignore[no-untyped-def]
@@ -39,7 +41,7 @@ def _json_fields(client, path: str = "/en/") -> tuple[dict[str, str], dict[str, 
     html = client.get(path).get_data(as_text=True)
     fields = dict(re.findall(r'name="(csrf|nonce)" value="([^"]*)"', html))
     challenge = re.search(r'data-challenge="([^"]*)"', html).group(1)
-    body = {"challenge": challenge, "solution": _solve(challenge)}
+    body = {"challenge": challenge, "solution": solve(challenge)}
     if "nonce" in fields:
         body["nonce"] = fields["nonce"]
     return body, {"X-CSRFToken": fields["csrf"]}
@@ -127,8 +129,6 @@ def test_token_typos_and_lengths_are_explained(client) -> None:  # type: ignore[
 
 
 def test_upload_api_needs_the_upload_capability(client, database) -> None:  # type: ignore[no-untyped-def]
-    import base64
-
     from cases.intake_keys import current
     from crypto.envelope import Purpose, seal
     from crypto.stream import seal_file
@@ -136,7 +136,6 @@ def test_upload_api_needs_the_upload_capability(client, database) -> None:  # ty
     with database.session() as session:
         public = current(session).public_key
     manifest, chunks = seal_file(public, b"evidence", "a.txt", "text/plain")
-    b64 = lambda b: base64.urlsafe_b64encode(b).decode().rstrip("=")  # noqa: E731
     fields, headers = _json_fields(client)
     body = {**fields, "report": b64(seal(public, Purpose.REPORT, b"{}"))}
     body |= {"urgent": False, "files": [{"manifest": b64(manifest), "chunks": 1}]}
@@ -154,20 +153,10 @@ def test_upload_api_needs_the_upload_capability(client, database) -> None:  # ty
     assert client.get(url, headers=good).get_json() == {"have": [0], "chunks": 1}
 
 
-def _solve(challenge: str) -> str:
-    import base64
-
-    bits = base64.urlsafe_b64decode(challenge + "=" * (-len(challenge) % 4))[4]
-    n = 0
-    while leading_zero_bits(hashlib.sha256(f"{challenge}:{n}".encode()).digest()) < bits:
-        n += 1
-    return str(n)
-
-
 def test_proof_of_work_is_single_use_and_bound_to_this_server(database) -> None:  # type: ignore[no-untyped-def]
     work = ProofOfWork(b"k" * 32, base_bits=6, database=database)
     challenge = work.challenge()
-    solution = _solve(challenge)
+    solution = solve(challenge)
     work.verify(challenge, solution, form_allowed=False)
     with pytest.raises(PowError, match="already used"):
         work.verify(challenge, solution, form_allowed=False)
@@ -190,7 +179,7 @@ def test_proof_of_work_expires(monkeypatch, database) -> None:  # type: ignore[n
     later = time.time() + pow_module.TTL_SECONDS + 1
     monkeypatch.setattr(pow_module.time, "time", lambda: later)
     with pytest.raises(PowError, match="expired"):
-        work.verify(challenge, _solve(challenge), form_allowed=False)
+        work.verify(challenge, solve(challenge), form_allowed=False)
 
 
 def test_difficulty_rises_under_load_and_nothing_identifies_clients(database) -> None:  # type: ignore[no-untyped-def]
@@ -198,7 +187,7 @@ def test_difficulty_rises_under_load_and_nothing_identifies_clients(database) ->
     assert work.current_bits() == 1
     for _ in range(pow_module.CALM_REQUESTS * 4):
         challenge = work.challenge()
-        work.verify(challenge, _solve(challenge), form_allowed=False)
+        work.verify(challenge, solve(challenge), form_allowed=False)
     assert work.current_bits() > 1
     assert not any("addr" in name or name == "ip" for name in vars(work))
 
