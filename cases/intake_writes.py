@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
-from .models import Attachment, AttachmentChunk, Case, Direction, Message, SealedIn, Status, StatusChange, Submission
-from .reports import Rejected, chunk_fits
+from .models import Attachment, AttachmentChunk, Case, Direction, Message, SealedIn, StatusChange
+from .reports import Rejected, add_case, chunk_fits
 
 
 class NoCapability(Exception):
@@ -135,24 +135,19 @@ def file_case(
     existing = session.scalar(select(Case.id).where(Case.submission_key == submission_key))
     if existing is not None:
         return existing, False
-    session.add(
-        Case(
-            id=case_id,
-            status=Status.RECEIVED,
-            urgent=urgent,
-            received_on=day,
-            updated_on=day,
-            sealed_in=sealed_in,
-            token_lookup=token_lookup,
-            reporter_public_key=reporter_public_key,
-            submission_key=submission_key,
-            receipt_box=receipt_box,
-            notify_pending=urgent,
-        )
+    add_case(
+        session,
+        case_id=case_id,
+        day=day,
+        urgent=urgent,
+        sealed_in=sealed_in,
+        token_lookup=token_lookup,
+        reporter_public_key=reporter_public_key,
+        submission_key=submission_key,
+        receipt_box=receipt_box,
+        intake_key_id=intake_key_id,
+        envelope=envelope,
     )
-    session.flush()  # a racing copy of this submission fails here, on the unique submission key
-    session.add(Submission(case_id=case_id, received_on=day, intake_key_id=intake_key_id, envelope=envelope))
-    session.add(StatusChange(case_id=case_id, status=Status.RECEIVED, changed_on=day))
     _add_uploads(session, case_id, None, day, uploads)
     session.flush()
     return case_id, True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
@@ -70,10 +71,40 @@ def file_report(
         existing = session.scalar(select(Case).where(Case.submission_key == key))
         if existing is not None:
             return Filed(existing, created=False)
-    intake_key_id = check_envelope(session, envelope, Purpose.REPORT)
-    day = today()
+    case = add_case(
+        session,
+        case_id=new_id(),
+        day=today(),
+        urgent=urgent,
+        sealed_in=sealed_in,
+        token_lookup=token_lookup,
+        reporter_public_key=reporter_public_key,
+        submission_key=key,
+        receipt_box=receipt_box,
+        intake_key_id=check_envelope(session, envelope, Purpose.REPORT),
+        envelope=envelope,
+    )
+    return Filed(case, created=True)
+
+
+def add_case(
+    session: Session,
+    *,
+    case_id: str,
+    day: dt.date,
+    urgent: bool,
+    sealed_in: SealedIn,
+    token_lookup: bytes,
+    reporter_public_key: bytes,
+    submission_key: str | None,
+    receipt_box: bytes | None,
+    intake_key_id: str,
+    envelope: bytes,
+) -> Case:
+    """The rows of a new case: the case, its sealed report and the first step of its timeline.
+    Flushed before the report, so a racing copy of one submission fails on its unique key."""
     case = Case(
-        id=new_id(),
+        id=case_id,
         status=Status.RECEIVED,
         urgent=urgent,
         received_on=day,
@@ -81,15 +112,15 @@ def file_report(
         sealed_in=sealed_in,
         token_lookup=token_lookup,
         reporter_public_key=reporter_public_key,
-        submission_key=key,
+        submission_key=submission_key,
         receipt_box=receipt_box,
         notify_pending=urgent,  # the caseworker side sends a content-free notice
     )
     session.add(case)
     session.flush()
-    session.add(Submission(case_id=case.id, received_on=day, intake_key_id=intake_key_id, envelope=envelope))
-    session.add(StatusChange(case_id=case.id, status=Status.RECEIVED, changed_on=day))
-    return Filed(case, created=True)
+    session.add(Submission(case_id=case_id, received_on=day, intake_key_id=intake_key_id, envelope=envelope))
+    session.add(StatusChange(case_id=case_id, status=Status.RECEIVED, changed_on=day))
+    return case
 
 
 def find_by_lookup(session: Session, token_lookup: bytes) -> Case | None:
