@@ -13,7 +13,7 @@ from crypto.stream import CHUNK_SIZE
 from crypto.token import format_token
 
 from . import bodies, schemas, views
-from .filing import TooLarge, Upload
+from .filing import NotFound, TooLarge, Upload
 from .limits import RETRY_AFTER_SECONDS, Busy
 from .pow import AlreadySpent, Path, PowError
 
@@ -106,6 +106,8 @@ def message():  # type: ignore[no-untyped-def]
         return _fail(_("This token does not open a report any more."), 403)
     try:
         sent = views.intake().follow_up(opened.case_id, team=body.team, mine=body.mine, declared=body.declared())
+    except NotFound:  # the channel was deleted since the token opened the case
+        return _fail(_("This token does not open a report any more."), 403)
     except TooLarge as exc:
         return _fail(views.too_large_notice(exc.what), 413)
     except (ValueError, reports.Rejected):

@@ -289,6 +289,13 @@ def status_lookup():  # type: ignore[no-untyped-def]
     return render_template("status_lookup.html", csrf_token=csrf.token(), **challenges())
 
 
+def _no_match(token_text: str) -> tuple[str, int]:
+    """The token opens no case: mistyped, or its reply channel deleted (perhaps a moment ago)."""
+    return _lookup_failed(
+        _("No report matches this token. Please check it, or it may have been deleted."), 404, token_text
+    )
+
+
 def _lookup_failed(message: str, code: int = 400, token_text: str = "") -> tuple[str, int]:
     page = render_template(
         "status_lookup.html", csrf_token=csrf.token(), **challenges(), error=message, typed=token_text
@@ -334,11 +341,7 @@ def open_with_token(token_text: str) -> Opened | Refused:
     except TokenError:
         return Refused(_lookup_failed(_("A token has 20 digits, in five groups of four."), token_text=token_text))
     except NotFound:
-        return Refused(
-            _lookup_failed(
-                _("No report matches this token. Please check it, or it may have been deleted."), 404, token_text
-            )
-        )
+        return Refused(_no_match(token_text))
     except Busy:
         page, _code = _lookup_failed(busy_notice(), token_text=token_text)
         return Refused((page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}))
@@ -380,6 +383,8 @@ def follow_up():  # type: ignore[no-untyped-def]
     try:
         with intake().blobs.undo_on_error():
             intake().follow_up(case_id, team=team, mine=mine, whole=sealed_files)
+    except NotFound:  # the channel was deleted since the token opened the case
+        return _no_match(token_text)
     except (StorageFull, DBAPIError) as exc:
         if not is_storage_full(exc):
             raise
@@ -397,5 +402,8 @@ def delete_channel():  # type: ignore[no-untyped-def]
     case_id, reporter, token_text = opened.case_id, opened.reporter, opened.token
     if not form.confirm.data:
         return _status_page(case_id, reporter, token_text, _("Tick the box to confirm that you want to delete this."))
-    intake().delete_channel(case_id)
+    try:
+        intake().delete_channel(case_id)
+    except NotFound:  # deleted a moment ago, by another request with the same token
+        return _no_match(token_text)
     return render_template("deleted.html")

@@ -12,6 +12,7 @@ import threading
 import time
 from typing import Any
 
+import flask
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -25,11 +26,13 @@ from cases.db import Database
 from cases.intake_keys import current
 from cases.models import Attachment, Case
 from crypto import receipt
+from crypto.envelope import Purpose, seal
 from crypto.stream import seal_file
+from intake import filing
 from intake import pow as pow_module
 
 from .conftest import Installed
-from .reporter_helpers import PageFields, report_request
+from .reporter_helpers import PageFields, b64, json_request, report_request
 
 
 @pytest.fixture
@@ -152,3 +155,34 @@ def test_the_last_two_chunks_recorded_together_complete_the_file(client: FlaskCl
     assert results == [True]
     with database.session() as session:
         assert session.scalar(select(Attachment.complete)) is True
+
+
+@pytest.mark.parametrize("route", ["/en/api/message", "/en/status/message", "/en/status/delete"])
+def test_a_channel_deleted_while_a_request_holds_its_token_gets_a_plain_answer(
+    client: FlaskClient, database: Database, monkeypatch: pytest.MonkeyPatch, route: str
+) -> None:
+    """The reporter deletes the channel (another tab, another device) between this request
+    opening the case with the token and writing to it: that is "the token opens nothing now"."""
+    body, headers, _chunks = _report(client, database)
+    token = client.post("/en/api/report", json=body, headers=headers).get_json()["token"]
+    opening = filing.Intake.open_case
+
+    def opened_then_deleted(self: filing.Intake, token_text: str) -> tuple[str, Any]:
+        case_id, reporter = opening(self, token_text)
+        with database.session() as session:
+            assert intake_writes.delete_channel(session, flask.g.rri_lookups[case_id])
+        return case_id, reporter
+
+    monkeypatch.setattr(filing.Intake, "open_case", opened_then_deleted)
+    with database.session() as session:
+        public = current(session).public_key
+    if route == "/en/api/message":
+        page = PageFields.of(client.get("/en/").get_data(as_text=True))
+        message, headers = json_request(page, token=token, team=b64(seal(public, Purpose.MESSAGE, b"more")))
+        answer = client.post(route, json=message, headers=headers)
+        assert answer.status_code == 403 and "error" in answer.get_json()
+    else:
+        fields = {**_fields(client, "/en/status"), "token": token, "message": "more", "confirm": "1"}
+        answer = client.post(route, data=fields)
+        assert answer.status_code == 404, answer.status_code
+        assert "No report matches this token" in answer.get_data(as_text=True)
