@@ -254,3 +254,39 @@ def test_many_files_sent_at_once_are_all_complete(server: Server, database: Data
     assert [status for status, _a in results] == [200] * len(work), results
     with database.session() as session:
         assert session.scalars(select(Attachment.complete)).all() == [True] * 10
+
+
+def _multipart(fields: dict[str, str], file_name: str, data: bytes) -> tuple[bytes, str]:
+    boundary = "rri-test-boundary-7d1f"
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{file_name}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n".encode()
+        + data
+        + b"\r\n"
+    )
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.mark.parametrize("mode", ["cut", "reset"])
+def test_a_no_js_report_cut_mid_body_stores_nothing_and_a_resend_files_it_once(
+    server: Server, database: Database, installed: Installed, blobs: FilesystemBlobStore, mode: str
+) -> None:
+    page = open_page(server.url)
+    time.sleep(2.1)  # a form paid with time: the minimum age without JavaScript
+    form = {**page.fields.no_js_form(), "what_happened": "cut mid-body"}
+    body, content_type = _multipart(form, "evidence.bin", EVIDENCE)
+    headers = {"Content-Type": content_type, "Cookie": page.cookie}
+    with cutting_proxy(server.port) as proxy:
+        proxy.plan(mode, after=len(body) // 2)  # inside the file
+        assert link_broke(proxy.url, "POST", "/en/report", body, headers)
+    time.sleep(0.5)  # let the worker finish with the broken request
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(Case)) == 0
+    assert not [path for path in blobs.root.rglob("*") if path.is_file()], "a cut report leaves no blob"
+    reply = exchange(server.url, "POST", "/en/report", body, headers)  # the browser sends it again
+    assert reply.status == 200 and b"token" in reply.body.lower()
+    assert _file_decrypts(database, installed, blobs, answer_case(database))
