@@ -23,7 +23,7 @@ from html.parser import HTMLParser
 from typing import Protocol
 from urllib.parse import quote, unquote, urlsplit
 
-from bench.protocol_client import Transport, b64, challenge_in, csrf_in, form_body, json_csrf, solve
+from bench.protocol_client import Transport, b64, challenge_in, csrf_in, form_body, solve
 
 ODD_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "TRACE", "PROPFIND")
 CONTENT_TYPES = (
@@ -303,7 +303,6 @@ def _json_body(rng: random.Random, live: Live, app: str, honest: bool) -> bytes:
     members: list[str] = []
     if honest:  # past CSRF and the work, so the members below are what gets parsed
         challenge, solution = live.work()
-        members += [f"{json.dumps(k)}: {json.dumps(v)}" for k, v in json_csrf(live.csrf(app))[0].items()]
         members += [f'"challenge": "{challenge}"', f'"solution": "{solution}"']
     for name in rng.sample(JSON_MEMBERS, rng.randrange(1, len(JSON_MEMBERS))):
         value = _honest_json(name, live, app, rng) if rng.random() < 0.5 else _json_value(rng)
