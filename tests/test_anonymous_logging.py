@@ -9,28 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import re
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 from .cli_helpers import init
+from .production import free_port, gunicorn_app
 
 ROOT = Path(__file__).resolve().parents[1]
 UA = "UA-CANARY-Mozilla/5.0-Nokia-105"
 FORWARDED = "203.0.113.77"
 QUERY = "QUERY-CANARY"
 UPLOAD = "UPLOADID-CANARY"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _visit(port: int) -> None:
@@ -74,7 +66,7 @@ def _assert_anonymous(log: str) -> None:
 
 def test_embedded_server_logs_no_address(env) -> None:  # type: ignore[no-untyped-def]
     init(env)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -86,7 +78,7 @@ def test_embedded_server_logs_no_address(env) -> None:  # type: ignore[no-untype
             "--intake-port",
             str(port),
             "--caseworker-port",
-            str(_free_port()),
+            str(free_port()),
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -102,25 +94,13 @@ def test_embedded_server_logs_no_address(env) -> None:  # type: ignore[no-untype
 
 
 def test_gunicorn_logs_no_address(env: dict[str, str], tmp_path: Path) -> None:
-    pytest.importorskip("gunicorn")
     init(env)
-    port = _free_port()
     home = tmp_path / "data-volume"  # $HOME is the shared data volume in the Docker example
     home.mkdir()
     runtime = {k: v for k, v in env.items() if k != "XDG_RUNTIME_DIR"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn_intake.py"), "intake.wsgi:app"],
-        env={**runtime, "HOME": str(home), "RRI_INTAKE_BIND": f"127.0.0.1:{port}", "RRI_INTAKE_WORKERS": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-    )
-    try:
-        _visit(port)
-    finally:
-        log = _stop(proc)
+    with gunicorn_app("intake", runtime, HOME=str(home), RRI_INTAKE_WORKERS="1") as server:
+        _visit(server.port)
     # gunicorn announces its own bind address at start-up; that is the server's, not a client's.
-    client_lines = "\n".join(line for line in log.splitlines() if "Listening at" not in line)
+    client_lines = "\n".join(line for line in server.log().splitlines() if "Listening at" not in line)
     _assert_anonymous(client_lines)
     assert list(home.iterdir()) == [], "gunicorn must not put a control socket in the data volume"

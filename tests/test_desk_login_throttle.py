@@ -6,10 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import http.client
-import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -28,6 +25,7 @@ from crypto.kdf import Argon2Params
 
 from .cli_helpers import ADMIN_PASSWORD, init
 from .conftest import Installed
+from .production import gunicorn_app
 from .test_desk_auth import secret_on
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,12 +79,6 @@ def test_slots_answer_busy_but_keep_one_for_trusted_browsers() -> None:
         pass
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _request(
     port: int, method: str, path: str, body: str = "", cookies: dict[str, str] | None = None
 ) -> tuple[int, float, http.client.HTTPResponse, str]:
@@ -131,30 +123,8 @@ def test_a_login_flood_gets_503_and_leaves_the_inbox_fast(env: dict[str, str], d
     dear = Argon2Params(time_cost=3, memory_kib=32 * 1024, parallelism=1)
     with database.session() as session:
         installation.create_caseworker(session, "erin", "erin's long password", Role.CASEWORKER, dear)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-c",
-            str(ROOT / "deploy" / "gunicorn_caseworker.py"),
-            "caseworker.wsgi:app",
-        ],
-        env={**env, "RRI_CASEWORKER_BIND": f"127.0.0.1:{port}", "RRI_ARGON2_SLOTS": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=ROOT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                _request(port, "GET", "/health")
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.2)
+    with gunicorn_app("caseworker", env, RRI_ARGON2_SLOTS="1") as server:
+        port = server.port
         session = {"desk_session": _log_in(port)}
         quiet = []
         for _ in range(5):
@@ -184,9 +154,6 @@ def test_a_login_flood_gets_503_and_leaves_the_inbox_fast(env: dict[str, str], d
         stop.set()
         for thread in threads:
             thread.join()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
     statuses = [status for status, _ in answers]
     assert set(statuses) <= {401, 503}, set(statuses)
     assert statuses.count(503) > 0, "the argon2 bound answered 503"

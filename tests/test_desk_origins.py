@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import http.client
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from caseworker import session as staff_session
 from .cli_helpers import assert_one_line_error, init, run_cli
 from .conftest import Installed
 from .desk_helpers import session_cookie
+from .production import free_port
 
 
 def test_a_desk_cookie_opens_nothing_through_another_host_name(
@@ -81,12 +81,6 @@ def test_the_two_apps_may_not_be_configured_with_one_host_name(env: dict[str, st
     assert_one_line_error(run_cli(env, "serve", "--intake-name", "localhost"), "different host names")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _status(port: int, path: str, host: str) -> int:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
@@ -98,7 +92,7 @@ def _status(port: int, path: str, host: str) -> int:
 
 def test_serve_gives_each_app_its_own_host_name(env: dict[str, str]) -> None:
     init(env)
-    intake_port, desk_port = _free_port(), _free_port()
+    intake_port, desk_port = free_port(), free_port()
     args = ["serve", "--intake-port", str(intake_port), "--caseworker-port", str(desk_port)]
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli.main", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

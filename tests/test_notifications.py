@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,17 +18,12 @@ from caseworker import notifier
 
 from .cli_helpers import assert_one_line_error, run_cli
 from .desk_helpers import file_report
+from .production import free_port
 
 CANARY = "CANARY-notify-Evin-prison"
 COUNTRY = "CANARY-country-Oz"
 DESK = "http://desk.example.onion/"
 ROLES = [("bea", Role.CASEWORKER), ("cid", Role.CASEWORKER), ("dan", Role.ANALYST), ("eve", Role.CASEWORKER)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -56,7 +50,7 @@ class Inbox:
 @pytest.fixture
 def smtp() -> Iterator[tuple[Inbox, int]]:
     inbox = Inbox()
-    port = _free_port()
+    port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
@@ -129,7 +123,7 @@ def test_unassigned_cases_go_to_every_enabled_staff_member_once_per_run(database
 def test_a_server_that_cannot_be_reached_leaves_every_case_pending(database, staff) -> None:  # type: ignore[no-untyped-def]
     cases = {_case(database, pending=True), _case(database, pending=True, assigned=staff["bea"])}
     with pytest.raises(notifier.NotifyError, match=r"cannot use the mail server .*2 case\(s\) stay pending"):
-        notifier.run(database, _mail(_free_port()))
+        notifier.run(database, _mail(free_port()))
     assert _pending(database) == cases
 
 
@@ -159,7 +153,7 @@ def test_the_cron_command(env, database, staff, smtp) -> None:  # type: ignore[n
     inbox, port = smtp
     _case(database, pending=True)
     mail_env = {**env, "RRI_SMTP_HOST": "127.0.0.1", "RRI_SMTP_FROM": "desk@example.org"}
-    failed = run_cli({**mail_env, "RRI_SMTP_PORT": str(_free_port())}, "notify")
+    failed = run_cli({**mail_env, "RRI_SMTP_PORT": str(free_port())}, "notify")
     assert_one_line_error(failed, "cannot use the mail server", "1 case(s) stay pending for the next run")
     result = run_cli({**mail_env, "RRI_SMTP_PORT": str(port)}, "notify")
     assert result.returncode == 0, result.stderr

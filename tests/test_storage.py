@@ -263,25 +263,16 @@ def test_full_disk_refuses_a_chunk_cleanly_and_the_upload_resumes(
 
 def test_gunicorn_sweeps_dead_writers_leftovers_at_start(env: dict[str, str], settings: Settings) -> None:
     from .cli_helpers import init
-    from .test_anonymous_logging import ROOT, _free_port, _stop, _visit
+    from .production import gunicorn_app
+    from .test_anonymous_logging import _visit
 
     init(env)
     leftover = settings.blob_dir / "att" / "x" / f"{TEMP_PREFIX}{_dead_pid()}-abc"
     leftover.parent.mkdir(parents=True)
     leftover.write_bytes(b"half a chunk")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn_intake.py"), "intake.wsgi:app"],
-        env={**env, "RRI_INTAKE_BIND": f"127.0.0.1:{port}", "RRI_INTAKE_WORKERS": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=ROOT,
-    )
-    try:
-        _visit(port)
-    finally:
-        log = _stop(proc)
+    with gunicorn_app("intake", env, RRI_INTAKE_WORKERS="1") as server:
+        _visit(server.port)
+    log = server.log()
     assert "blob store sweep: removed 1 temporary file(s)" in log, log
     assert not leftover.exists()
 
