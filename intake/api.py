@@ -15,7 +15,7 @@ from crypto.token import format_token
 from . import bodies, schemas, views
 from .filing import NotFound, TooLarge, Upload
 from .limits import RETRY_AFTER_SECONDS, Busy
-from .pow import AlreadySpent, Path, PowError
+from .pow import Path, Payment
 
 uploads = Blueprint("uploads", __name__, url_prefix="/api/upload")
 MAX_SEALED_CHUNK = CHUNK_SIZE + 16
@@ -33,15 +33,8 @@ def _unpaid() -> ResponseReturnValue:
     return _fail(views.wait_notice(), 400, **{"X-New-Challenge": views.pow_().challenge(Path.JS)})
 
 
-def _paid(body: schemas.Paid, nonce: str | None = None) -> bool | AlreadySpent:
-    """True if paid; AlreadySpent if paid by an earlier copy of this submit; False otherwise."""
-    try:
-        views.pow_().verify(body.challenge, body.solution, form_allowed=False, nonce=nonce)
-    except AlreadySpent as spent:
-        return spent
-    except PowError:
-        return False
-    return True
+def _paid(body: schemas.Paid, nonce: str | None = None) -> Payment:
+    return views.pow_().pay(body.challenge, body.solution, form_allowed=False, nonce=nonce)
 
 
 def _uploads(uploads: list[Upload]) -> list[dict[str, object]]:
@@ -64,9 +57,9 @@ def report():  # type: ignore[no-untyped-def]
         except schemas.BadBody:
             return _unsendable()
         paid = _paid(body, body.nonce)
-        if paid is not True:
+        if paid is not Payment.PAID:
             # Work paid by a copy of this submit in another process: it is filing the case.
-            receipt = views.intake().await_repeat(body.nonce) if isinstance(paid, AlreadySpent) else None
+            receipt = views.intake().await_repeat(body.nonce) if paid is Payment.BY_TWIN else None
             if receipt is None:
                 return _unpaid()
     if receipt is None:
@@ -99,7 +92,7 @@ def message():  # type: ignore[no-untyped-def]
         body = schemas.parse(schemas.MessageBody, schemas.document(request.get_data(cache=False)))
     except schemas.BadBody:
         return _unsendable()
-    if _paid(body) is not True:
+    if _paid(body) is not Payment.PAID:
         return _unpaid()
     opened = views.open_with_token(body.token)
     if isinstance(opened, views.Refused):

@@ -52,6 +52,14 @@ class PowError(Exception):
     """The request's proof-of-work is missing, wrong, expired or already used."""
 
 
+class Payment(enum.Enum):
+    """What a request's challenge bought: see ``ProofOfWork.pay``."""
+
+    PAID = "paid"
+    BY_TWIN = "paid by an earlier copy of the same submit, which is filing it now"
+    UNPAID = "unpaid"
+
+
 class AlreadySpent(PowError):
     """Paid for by an earlier copy of the same submit (same nonce), which is filing it now."""
 
@@ -141,6 +149,16 @@ class ProofOfWork:
         self._spend(raw, expires, nonce)
         with self._lock:
             self._load[Path(path)].add(time.monotonic())
+
+    def pay(self, challenge: str, solution: str | None, *, form_allowed: bool, nonce: str | None = None) -> Payment:
+        """``verify`` as an answer rather than an exception, for the routes to branch on."""
+        try:
+            self.verify(challenge, solution, form_allowed=form_allowed, nonce=nonce)
+        except AlreadySpent:
+            return Payment.BY_TWIN
+        except PowError:
+            return Payment.UNPAID
+        return Payment.PAID
 
     def _authentic(self, challenge: str) -> bytes:
         if len(challenge) != _ENCODED_LEN or not challenge.isascii():

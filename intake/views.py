@@ -31,7 +31,7 @@ from .filing import Intake, NotFound, TooLarge
 from .forms import DeleteForm, FollowUpForm, PaidForm, ReportForm, TokenForm, posted
 from .i18n import LANGUAGES
 from .limits import RETRY_AFTER_SECONDS, Busy
-from .pow import AlreadySpent, Path, PowError, ProofOfWork
+from .pow import Path, Payment, ProofOfWork
 from .sealing import Budget, SealingFile
 
 
@@ -178,16 +178,9 @@ def wait_notice() -> str:
     return _("Please wait a few seconds and send again. Nothing was lost.")
 
 
-def paid(form: PaidForm, nonce: str | None = None) -> bool | AlreadySpent:
-    """Proof-of-work for a form post: a solved JS challenge, or a form challenge old enough.
-    True if paid; AlreadySpent if paid by an earlier copy of this submit; False otherwise."""
-    try:
-        pow_().verify(form.challenge.data or "", form.solution.data or None, form_allowed=True, nonce=nonce)
-    except AlreadySpent as spent:
-        return spent
-    except PowError:
-        return False
-    return True
+def paid(form: PaidForm, nonce: str | None = None) -> Payment:
+    """Proof-of-work for a form post: a solved JS challenge, or a form challenge old enough."""
+    return pow_().pay(form.challenge.data or "", form.solution.data or None, form_allowed=True, nonce=nonce)
 
 
 def csrf_failed(_error: CSRFError) -> ResponseReturnValue:
@@ -254,9 +247,9 @@ def _file_no_js(form: ReportForm, values: MultiDict[str, str]) -> ResponseReturn
     if not form.validate():
         return show_form(values, form.problems(), _("Please look at the marked question."), status=400)
     paying = paid(form, form.nonce.data)
-    if paying is not True:
+    if paying is not Payment.PAID:
         # A double tap whose twin, in another process, spent the form's challenge and is filing.
-        repeat = intake().await_repeat(form.nonce.data) if isinstance(paying, AlreadySpent) else None
+        repeat = intake().await_repeat(form.nonce.data) if paying is Payment.BY_TWIN else None
         if repeat is not None:
             return render_template("receipt.html", receipt=repeat, contacts=emergency_contacts())
         return show_form(values, notice=wait_notice(), status=400)
@@ -327,7 +320,7 @@ def _status_page(case_id: str, reporter: KeyPair, token_text: str, notice: str =
 
 def _paid_token(form: TokenForm) -> Opened | Refused:
     """What open_with_token returns, for a token form that must pass validation and pay first."""
-    if not (form.validate() and paid(form) is True):
+    if not (form.validate() and paid(form) is Payment.PAID):
         return Refused(_lookup_failed(wait_notice(), token_text=form.token.data or ""))
     return open_with_token(form.token.data or "")
 
