@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test check lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,16 +16,19 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/reprisals demo
 
-test: $(BIN)/.installed
+test: lint
 	scripts/ensure-services
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
 	RRI_TEST_DB=sqlite $(BIN)/python -m pytest
 	RRI_TEST_DB=postgres $(BIN)/python -m pytest
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# The fast loop: lint, types and every test not marked slow, on SQLite.
+check: lint
+	RRI_TEST_DB=sqlite $(BIN)/python -m pytest -q -m "not slow"
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/crypto_throughput.py

@@ -22,8 +22,6 @@ The audit trail keeps one "case.delete" event per case (random case id, no conte
 from __future__ import annotations
 
 import datetime as dt
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, delete, func, select
@@ -35,21 +33,12 @@ from .clock import today
 from .db import Database
 from .models import Attachment, Case, Status
 
-DEFAULT_DAYS = 365
-
 
 @dataclass(frozen=True)
 class Expired:
     case_id: str
     closed_on: dt.date
     files: int
-
-
-def days_from_env(env: Mapping[str, str] | None = None) -> int:
-    raw = (os.environ if env is None else env).get("RRI_RETENTION_DAYS")
-    if raw is None:
-        return DEFAULT_DAYS
-    return check_days(raw, "RRI_RETENTION_DAYS")
 
 
 def check_days(raw: str | int, name: str = "--days") -> int:

@@ -12,13 +12,11 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from flask import Blueprint, abort, current_app, g, render_template
+from flask import Blueprint, abort, g, render_template
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cases import audit, installation, keyring
-from cases.config import Settings
-from cases.db import Database
 from cases.intake_keys import current
 from cases.keyring import Keyring
 from cases.models import Caseworker, IntakeKey, Role, StaffSession, WrappedKey
@@ -28,19 +26,12 @@ from crypto.keys import fingerprint
 
 from . import forms
 from . import session as staff_session
+from .context import desk
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 # No look-alikes (0/o, 1/l/i), so a password read aloud or copied from paper comes out right.
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
-
-
-def _db() -> Database:
-    return current_app.extensions["rri.db"]
-
-
-def _settings() -> Settings:
-    return current_app.extensions["rri.settings"]
 
 
 def generate_password() -> str:
@@ -77,7 +68,7 @@ def _intake_keys(session: Session) -> list[dict]:
 
 
 def _page(status: int = 200, **extra):  # type: ignore[no-untyped-def]
-    with _db().session() as session:
+    with desk().db.session() as session:
         key = current(session)
         people = _people(session, key.id)
         keys = _intake_keys(session)
@@ -88,7 +79,7 @@ def _page(status: int = 200, **extra):  # type: ignore[no-untyped-def]
 
 
 def _record(action: str, detail: str) -> None:
-    with _db().session() as session:
+    with desk().db.session() as session:
         audit.record(session, action, actor_id=g.user.id, detail=detail)
 
 
@@ -119,8 +110,8 @@ def add():  # type: ignore[no-untyped-def]
     username, typed, role = form.username.data, form.password.data, Role(form.role.data)
     password = typed or generate_password()
     try:
-        with _db().session() as session:
-            worker = installation.create_caseworker(session, username, password, role, _settings().argon2)
+        with desk().db.session() as session:
+            worker = installation.create_caseworker(session, username, password, role, desk().settings.argon2)
             audit.record(session, "caseworker.add", actor_id=g.user.id, detail=f"{worker.username} as {role.value}")
             granted = _grant_on_add(session, worker) if form.grant.data else None
     except (ValueError, installation.UserExists) as exc:  # WeakPassword is a ValueError
@@ -198,7 +189,7 @@ def _with_new_wraps(session: Session, ring: Keyring) -> Keyring:
 @bp.post(f"/people/<int(max={forms.MAX_ROW_ID}):worker_id>/grant")
 @staff_session.require(Role.ADMIN)
 def grant(worker_id: int):  # type: ignore[no-untyped-def]
-    with _db().session() as session:
+    with desk().db.session() as session:
         worker = _worker(session, worker_id)
         refusal = _grantable(worker)
         if refusal is None:
@@ -215,7 +206,7 @@ def grant(worker_id: int):  # type: ignore[no-untyped-def]
 @bp.post("/intake-key/rotate")
 @staff_session.require(Role.ADMIN)
 def rotate():  # type: ignore[no-untyped-def]
-    with _db().session() as session:
+    with desk().db.session() as session:
         old = current(session).id
         new = installation.rotate_intake_key(session)
         audit.record(session, "intake_key.rotate", actor_id=g.user.id, detail=f"{old} -> {new.id}")
@@ -236,7 +227,7 @@ def rotate():  # type: ignore[no-untyped-def]
 def disable(worker_id: int):  # type: ignore[no-untyped-def]
     if worker_id == g.user.id:
         return _page(400, error="You cannot disable your own account.")
-    with _db().session() as session:
+    with desk().db.session() as session:
         worker = _worker(session, worker_id)
         worker.disabled = True
         audit.record(session, "caseworker.disable", actor_id=g.user.id, detail=worker.username)
@@ -248,7 +239,7 @@ def disable(worker_id: int):  # type: ignore[no-untyped-def]
 @bp.post(f"/people/<int(max={forms.MAX_ROW_ID}):worker_id>/enable")
 @staff_session.require(Role.ADMIN)
 def enable(worker_id: int):  # type: ignore[no-untyped-def]
-    with _db().session() as session:
+    with desk().db.session() as session:
         worker = _worker(session, worker_id)
         worker.disabled = False
         worker.failed_logins, worker.locked_until = 0, None
@@ -261,7 +252,7 @@ def enable(worker_id: int):  # type: ignore[no-untyped-def]
 @staff_session.require(Role.ADMIN)
 def reset_authenticator(worker_id: int):  # type: ignore[no-untyped-def]
     """For a lost phone: the next login with the password sets up a new authenticator."""
-    with _db().session() as session:
+    with desk().db.session() as session:
         worker = _worker(session, worker_id)
         worker.totp_secret = None
         audit.record(session, "totp.reset", actor_id=g.user.id, detail=worker.username)

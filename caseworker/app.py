@@ -15,6 +15,7 @@ from cases.db import Database
 
 from . import notifier
 from . import session as staff_session
+from .context import EXTENSION, Desk
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "caseworker"
 
@@ -28,14 +29,18 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         SEND_FILE_MAX_AGE_DEFAULT=0,
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
     )
-    app.extensions["rri.settings"] = settings
-    app.extensions["rri.db"] = database or Database(settings.database_url)
-    app.extensions["rri.blobs"] = FilesystemBlobStore(settings.blob_dir)
-    app.extensions["rri.vault"] = staff_session.KeyVault()
-    app.extensions["rri.sweeper"] = staff_session.start_sweeper(app)
+    context = Desk(
+        settings=settings,
+        db=database or Database(settings.database_url),
+        blobs=FilesystemBlobStore(settings.blob_dir),
+        vault=staff_session.KeyVault(),
+    )
+    app.extensions[EXTENSION] = context
+    context.stops.append(staff_session.start_sweeper(app))
     protect = staff_session.install_csrf(app)
     # Content-free email notices from a background thread, only when RRI_NOTIFY_INTERVAL is set.
-    app.extensions["rri.notifier"] = notifier.start_if_configured(app.extensions["rri.db"])
+    if settings.notify_interval is not None:
+        context.stops.append(notifier.start_background(context.db, settings.mail, settings.notify_interval))
 
     from . import admin, auth, casework, inbox, reporting
 
@@ -71,8 +76,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     @app.get("/health")
     def health():  # type: ignore[no-untyped-def]
         # Anonymous: says the desk and its database answer, nothing about what they hold.
-        db: Database = app.extensions["rri.db"]
-        with db.session() as session:
+        with context.db.session() as session:
             session.execute(text("SELECT 1"))
         return jsonify(status="ok", app="caseworker")
 

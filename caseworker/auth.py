@@ -16,7 +16,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import math
-import os
 import secrets
 import threading
 import time
@@ -30,8 +29,6 @@ from sqlalchemy.orm import Session
 
 from cases import audit, keyring, passwords
 from cases.clock import now
-from cases.config import Settings
-from cases.db import Database
 from cases.keyring import Keyring
 from cases.models import Caseworker, Role
 from crypto import passwords as key_locking
@@ -41,6 +38,7 @@ from crypto.keys import KeyPair, fingerprint
 from . import session as staff_session
 from . import throttle, totp
 from .auth_forms import MAX_PASSWORD, CodeForm, LoginForm, PasswordChangeForm, PreferencesForm
+from .context import EXTENSION, desk
 
 bp = Blueprint("auth", __name__)
 
@@ -147,20 +145,12 @@ class LoginState:
 @bp.record_once
 def _install(state) -> None:  # type: ignore[no-untyped-def]
     app = state.app
-    slots = throttle.Argon2Slots(app.extensions["rri.settings"].argon2_slots)
+    slots = throttle.Argon2Slots(app.extensions[EXTENSION].settings.argon2_slots)
     app.extensions.setdefault("rri.login", LoginState(slots=slots, devices=throttle.Devices(app.config["SECRET_KEY"])))
 
 
 def login_state() -> LoginState:
     return current_app.extensions["rri.login"]
-
-
-def _db() -> Database:
-    return current_app.extensions["rri.db"]
-
-
-def _settings() -> Settings:
-    return current_app.extensions["rri.settings"]
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -185,7 +175,7 @@ def home_for(worker: Caseworker) -> str:
 
 
 def _secure_cookies() -> bool:
-    return os.environ.get("RRI_SECURE_COOKIES") == "1"
+    return desk().settings.secure_cookies
 
 
 def _refuse_cross_site() -> None:
@@ -225,7 +215,7 @@ def _decoy() -> Decoy:
     state = login_state()
     with state.decoy_lock:
         if state.decoy is None:
-            params = _settings().argon2
+            params = desk().settings.argon2
             filler, pair = secrets.token_urlsafe(16), KeyPair.generate()
             hashed, locked = passwords.hash_password(filler, params), key_locking.lock(pair, filler, params)
             started = time.monotonic()
@@ -362,7 +352,7 @@ def _check(session: Session, username: str, password: str, code: str, device: st
 def _is_trusted(username: str, device: str | None) -> bool:
     if not device:
         return False
-    with _db().session() as session:
+    with desk().db.session() as session:
         worker_id = session.scalar(select(Caseworker.id).where(Caseworker.username == username))
     return worker_id is not None and login_state().devices.trusted(worker_id, device)
 
@@ -373,7 +363,7 @@ def attempt(username: str, password: str, code: str, device: str | None = None) 
     state = login_state()
     with state.slots.take(_is_trusted(username, device)):
         started, floor = time.monotonic(), _decoy().floor
-        with state.serialise(username), _db().session() as session:
+        with state.serialise(username), desk().db.session() as session:
             outcome = _check(session, username, password, code, device)
     if outcome.result is Result.FAILED:
         time.sleep(max(0.0, started + floor - time.monotonic()))  # outside the slot: costs no argon2
@@ -489,7 +479,7 @@ def _enrol_retry(token: str, enrolment: Enrolment):  # type: ignore[no-untyped-d
     enrolment.tries += 1
     if enrolment.tries >= ENROL_TRIES:
         login_state().enrolments.drop(token)
-        with _db().session() as session:
+        with desk().db.session() as session:
             audit.record(session, "totp.enrol_failure", actor_id=enrolment.worker_id, detail=enrolment.username)
         return _expired_enrolment()
     return _enrol_page(
@@ -499,7 +489,7 @@ def _enrol_retry(token: str, enrolment: Enrolment):  # type: ignore[no-untyped-d
 
 def _store_secret(enrolment: Enrolment) -> Caseworker | None:
     """Seal the confirmed secret to the caseworker's key; None if the account changed meanwhile."""
-    with _db().session() as session:
+    with desk().db.session() as session:
         worker = session.get(Caseworker, enrolment.worker_id)
         if (
             worker is None
@@ -533,7 +523,7 @@ def enrol_qr() -> Response:
 @bp.post("/logout")
 def logout() -> Response:
     if g.get("user") is not None:
-        with _db().session() as session:
+        with desk().db.session() as session:
             audit.record(session, "logout", actor_id=g.user.id, detail=g.user.username)
         staff_session.end()
     response = redirect(url_for("auth.login"))
@@ -575,10 +565,10 @@ def _new_password_problem(form: PasswordChangeForm) -> str | None:
 
 def _relock(worker_id: int, current: str, new: str) -> str:
     """Re-hash the password and re-lock the private key under it; 'ok', 'wrong' or 'locked'."""
-    params = _settings().argon2
+    params = desk().settings.argon2
     owner = g.keyring.owner
     state = login_state()
-    with state.slots.take(trusted=True), state.serialise(g.user.username), _db().session() as session:
+    with state.slots.take(trusted=True), state.serialise(g.user.username), desk().db.session() as session:
         worker = session.get_one(Caseworker, worker_id)
         if worker.key_id != owner.id.hex():
             abort(409)
@@ -639,7 +629,7 @@ def preferences():  # type: ignore[no-untyped-def]
             return _account_page(error="Choose one of the listed languages.", status=400)
         return _account_page(error="That e-mail address does not look right.", status=400)
     language, email = form.language.data or "", form.email.data or ""
-    with _db().session() as session:
+    with desk().db.session() as session:
         worker = session.get_one(Caseworker, g.user.id)
         changed = [name for name, before, after in _changes(worker, language, email or None) if before != after]
         worker.language, worker.email = language, email or None

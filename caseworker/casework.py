@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from babel import Locale, UnknownLocaleError
-from flask import Blueprint, Response, current_app, g, redirect, render_template, url_for
+from flask import Blueprint, Response, g, redirect, render_template, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound
@@ -25,7 +25,6 @@ from werkzeug.exceptions import NotFound
 from cases import audit, conversation
 from cases.blobs import BlobStore, chunk_key
 from cases.clock import today
-from cases.db import Database
 from cases.intake_keys import current
 from cases.models import (
     Attachment,
@@ -45,6 +44,7 @@ from crypto.stream import Manifest, decrypt_chunks, open_manifest
 
 from . import forms, reading, triage
 from . import session as staff_session
+from .context import desk
 from .reading import Consent, Keys, Names, catalogue
 
 bp = Blueprint("casework", __name__)
@@ -58,14 +58,6 @@ FREE_TEXT = ("text", "textarea")
 
 
 # --- small helpers -------------------------------------------------------------------------
-
-
-def _db() -> Database:
-    return current_app.extensions["rri.db"]
-
-
-def _blobs() -> BlobStore:
-    return current_app.extensions["rri.blobs"]
 
 
 def _keys() -> Keys:
@@ -326,7 +318,7 @@ def build_view(session: Session, case: Case, keys: Keys, language: str) -> CaseV
 @bp.get("/cases/<case_id>")
 @staff_session.require(*staff_session.STAFF)
 def view(case_id: str):  # type: ignore[no-untyped-def]
-    with _db().session() as session:
+    with desk().db.session() as session:
         case = _case(session, case_id)
         page = build_view(session, case, _keys(), g.user.language)
         _audit(session, "case.view", case)
@@ -377,8 +369,8 @@ def _verify(blobs: BlobStore, attachment_id: str, manifest: Manifest) -> None:
 @bp.get("/cases/<case_id>/files/<attachment_id>")
 @staff_session.require(*staff_session.STAFF)
 def download(case_id: str, attachment_id: str):  # type: ignore[no-untyped-def]
-    blobs = _blobs()
-    with _db().session() as session:
+    blobs = desk().blobs
+    with desk().db.session() as session:
         case = _case(session, case_id)
         attachment = session.get(Attachment, attachment_id) if reading.ID_SHAPE.fullmatch(attachment_id) else None
         if attachment is None or attachment.case_id != case.id:
@@ -431,7 +423,7 @@ def _load_triage(case: Case) -> dict[str, Any] | None:
 @bp.post("/cases/<case_id>/triage")
 @staff_session.require(*staff_session.STAFF)
 def update_triage(case_id: str):  # type: ignore[no-untyped-def]
-    with _db().session() as session:
+    with desk().db.session() as session:
         case = _case(session, case_id, lock=True)
         old = _load_triage(case)
         if old is None:
@@ -466,7 +458,7 @@ def add_referral(case_id: str):  # type: ignore[no-untyped-def]
     if not form.validate():
         return _not_saved(case_id, form)
     authorities = bool(form.authorities.data)
-    with _db().session() as session:
+    with desk().db.session() as session:
         case = _case(session, case_id, lock=True)
         consent = _report_consent(session, case)
         refusal = _referral_refusal(consent, authorities)
@@ -512,7 +504,7 @@ def _referral_refusal(consent: dict[str, Any] | None, authorities: bool) -> str 
 @bp.post("/cases/<case_id>/referrals/<int:number>")
 @staff_session.require(*staff_session.STAFF)
 def update_referral(case_id: str, number: int):  # type: ignore[no-untyped-def]
-    with _db().session() as session:
+    with desk().db.session() as session:
         case = _case(session, case_id, lock=True)
         old = _load_triage(case)
         if old is None:
@@ -538,7 +530,7 @@ def update_referral(case_id: str, number: int):  # type: ignore[no-untyped-def]
 @staff_session.require(*staff_session.STAFF)
 def assign(case_id: str):  # type: ignore[no-untyped-def]
     form = forms.AssignForm()
-    with _db().session() as session:
+    with desk().db.session() as session:
         # Locked, so the stored assignee is the one the last audited request chose.
         case = _case(session, case_id, lock=True)
         if not form.validate():
@@ -564,7 +556,7 @@ def change_status(case_id: str):  # type: ignore[no-untyped-def]
             return _refuse(case_id, "Choose one of the listed stages.", 400)
         return _refuse(case_id, f"Nothing was sent: the explanation is longer than {MAX_REPLY} characters.", 400)
     status, explanation = Status(form.status.data), form.explanation.data
-    with _db().session() as session:
+    with desk().db.session() as session:
         # Locked, so the case's status is always its timeline's last step.
         case = _case(session, case_id, lock=True)
         if explanation and case.reporter_public_key is None:
@@ -585,7 +577,7 @@ def reply(case_id: str):  # type: ignore[no-untyped-def]
     if not form.validate():
         return _refuse(case_id, f"Nothing was sent: write a reply of 1 to {MAX_REPLY} characters.", 400)
     text = form.text.data
-    with _db().session() as session:
+    with desk().db.session() as session:
         # Locked like the reporter's channel deletion locks it: a reply racing the deletion is
         # either erased by it or finds no key, never left sealed to a key the reporter deleted.
         case = _case(session, case_id, lock=True)
@@ -604,7 +596,7 @@ def add_note(case_id: str):  # type: ignore[no-untyped-def]
     if not form.validate():
         return _refuse(case_id, f"Nothing was saved: write a note of 1 to {MAX_NOTE} characters.", 400)
     text = form.text.data
-    with _db().session() as session:
+    with desk().db.session() as session:
         case = _case(session, case_id)
         envelope = seal(current(session).public_key, Purpose.NOTE, text.encode("utf-8"), context=_note_context(case))
         session.add(Note(case_id=case.id, author_id=g.user.id, created_on=today(), envelope=envelope))

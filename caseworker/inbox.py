@@ -9,7 +9,6 @@ rows are paginated.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,13 +20,13 @@ from sqlalchemy.orm import Session
 
 from cases import audit
 from cases.clock import today
-from cases.config import ConfigError
 from cases.db import Database
 from cases.models import Case, Caseworker, Direction, Message, Status
 from cases.questionnaire import QUESTIONS, STAGES
 
 from . import forms, index
 from . import session as staff_session
+from .context import desk
 
 bp = Blueprint("inbox", __name__)
 
@@ -45,18 +44,10 @@ SITUATION_LABELS = _labels("situation")
 STATUS_LABELS = {status: STAGES[status.value][0] for status in Status}
 
 
-def _days(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not 1 <= int(raw) <= 3650:
-        raise ConfigError(f"{name} must be a whole number of days between 1 and 3650, not {raw!r}")
-    return int(raw)
-
-
 def stale_limits() -> tuple[int, int]:
     """(days to acknowledge, days without activity) before a case is flagged stale."""
-    return _days("RRI_STALE_ACK_DAYS", 7), _days("RRI_STALE_IDLE_DAYS", 30)
+    settings = desk().settings
+    return settings.stale_ack_days, settings.stale_idle_days
 
 
 # -- filters --------------------------------------------------------------------------------------
@@ -275,7 +266,7 @@ def inbox():  # type: ignore[no-untyped-def]
         message = f"These filters cannot be used: {form.problem()}."
         return render_template("error.html", code=400, message=message), 400
     filters = Filters.parse(form)
-    db: Database = current_app.extensions["rri.db"]
+    db: Database = desk().db
     with db.session() as session:
         rows, counts, built = select_rows(session, filters, g.user.id)
         pages = max(1, -(-len(rows) // PAGE_SIZE))

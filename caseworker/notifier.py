@@ -20,12 +20,10 @@ With several gunicorn workers each would start a thread: prefer cron there.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import smtplib
 import ssl
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -33,6 +31,7 @@ from email.utils import formatdate, make_msgid
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from cases.config import MailSettings
 from cases.db import Database
 from cases.models import Case, Caseworker, Role
 
@@ -45,33 +44,6 @@ log = logging.getLogger("rri.notify")
 
 class NotifyError(Exception):
     """Sending failed; the cases concerned stay pending. One line, for people."""
-
-
-@dataclass(frozen=True)
-class MailSettings:
-    host: str = "127.0.0.1"
-    port: int = 25
-    sender: str = "desk@localhost"
-    starttls: bool = False
-    desk_url: str = ""
-    timeout: float = 30.0
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> MailSettings:
-        env = os.environ if env is None else env
-        port = env.get("RRI_SMTP_PORT", "25")
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"RRI_SMTP_PORT must be a port number, not {port!r}")
-        sender = env.get("RRI_SMTP_FROM", "desk@localhost")
-        if not _ADDRESS.match(sender):
-            raise ValueError(f"RRI_SMTP_FROM must be one plain address, not {sender!r}")
-        return cls(
-            host=env.get("RRI_SMTP_HOST", "127.0.0.1"),
-            port=int(port),
-            sender=sender,
-            starttls=env.get("RRI_SMTP_STARTTLS", "0") == "1",
-            desk_url=_one_line(env.get("RRI_DESK_URL", "")),
-        )
 
 
 def _one_line(text: str) -> str:
@@ -174,15 +146,6 @@ def run(db: Database, settings: MailSettings) -> Outcome:
     return Outcome(sent=len(accepted), cleared=len(done), unreachable=len(todo.unreachable))
 
 
-def interval_from_env(env: Mapping[str, str] | None = None) -> int | None:
-    raw = (os.environ if env is None else env).get("RRI_NOTIFY_INTERVAL", "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"RRI_NOTIFY_INTERVAL must be a number of seconds, not {raw!r}")
-    return int(raw)
-
-
 def start_background(db: Database, settings: MailSettings, interval: int) -> threading.Event:
     """Run every ``interval`` seconds in a daemon thread; set the returned event to stop it."""
     stop = threading.Event()
@@ -198,11 +161,3 @@ def start_background(db: Database, settings: MailSettings, interval: int) -> thr
 
     threading.Thread(target=loop, name="rri-notify", daemon=True).start()
     return stop
-
-
-def start_if_configured(db: Database, env: Mapping[str, str] | None = None) -> threading.Event | None:
-    """The desk app's hook: a background notifier only when RRI_NOTIFY_INTERVAL is set."""
-    interval = interval_from_env(env)
-    if interval is None:
-        return None
-    return start_background(db, MailSettings.from_env(env), interval)

@@ -11,11 +11,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, g, render_template
+from flask import Blueprint, Response, abort, g, render_template
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -23,7 +22,6 @@ from sqlalchemy.orm import Session
 from cases import audit, bounded_json, statistics
 from cases.clock import today
 from cases.conversation import context
-from cases.db import Database
 from cases.keyring import Keyring
 from cases.models import Case, Direction, Message, Note, Role, Setting, StatusChange, Submission
 from cases.questionnaire import QUESTIONS, STAGES
@@ -31,6 +29,7 @@ from crypto.envelope import Purpose
 
 from . import reading
 from . import session as staff_session
+from .context import desk
 from .reading import CONSENT_FIELDS, Keys, Translate, catalogue, display, open_json
 
 bp = Blueprint("reporting", __name__)
@@ -45,10 +44,6 @@ TABLES = {  # dimension: (heading, column)
     "un_link": ("By UN mechanism", "UN mechanism"),
     "month": ("By month received", "Month received"),
 }
-
-
-def _db() -> Database:
-    return current_app.extensions["rri.db"]
 
 
 # -- opening a case ------------------------------------------------------------------------------
@@ -167,7 +162,7 @@ def case_document(session: Session, keys: Keys, case: Case) -> dict[str, Any]:
 
 def _staff_case(case_id: str) -> tuple[Case, dict[str, Any]]:
     """Load and decrypt a case for the logged-in staff member; 404 if there is no such case."""
-    with _db().session() as session:
+    with desk().db.session() as session:
         case = session.get(Case, case_id) if reading.ID_SHAPE.fullmatch(case_id) else None
         if case is None:
             abort(404)
@@ -175,7 +170,7 @@ def _staff_case(case_id: str) -> tuple[Case, dict[str, Any]]:
 
 
 def _record(action: str, case_id: str | None, detail: str) -> None:
-    with _db().session() as session:
+    with desk().db.session() as session:
         audit.record(session, action, actor_id=g.user.id, case_id=case_id, detail=detail)
 
 
@@ -240,10 +235,7 @@ def case_print(case_id: str) -> str:
 
 def min_count() -> int:
     """k: counts below it are shown as "<k" (RRI_STATS_MIN_COUNT, default 5, at least 3)."""
-    raw = os.environ.get("RRI_STATS_MIN_COUNT", "5")
-    if not raw.isdigit() or not 3 <= int(raw) <= 1000:
-        raise ValueError(f"RRI_STATS_MIN_COUNT must be a whole number from 3 to 1000, not {raw!r}")
-    return int(raw)
+    return desk().settings.stats_min_count
 
 
 def direct_facts(session: Session, keys: Keys, cases: list[Case]) -> tuple[list[statistics.Facts], int]:
@@ -303,11 +295,11 @@ def _save_aggregate(aggregate: dict[str, Any]) -> bool:
     """
     text = json.dumps(aggregate, ensure_ascii=True, separators=(",", ":"))
     parts = [text[i : i + _PART] for i in range(0, len(text), _PART)]
-    with _db().session() as session:
+    with desk().db.session() as session:
         if load_aggregate(session) == aggregate:
             return True  # most views change nothing: no write, so no lock to wait for
     try:
-        with _db().session() as session:
+        with desk().db.session() as session:
             # One statement: a row another refresh deleted meanwhile is not an error.
             session.execute(delete(Setting).where(Setting.key.like(f"{STATS_KEY}/%")))
             session.merge(Setting(key=STATS_KEY, value=json.dumps({"on": aggregate["on"], "parts": len(parts)})))
@@ -340,14 +332,14 @@ def _aggregate() -> tuple[dict[str, Any] | None, str, int]:
     ring = g.keyring
     if g.user.role in staff_session.STAFF and ring is not None and ring.intake:
         k = min_count()
-        with _db().session() as session:
+        with desk().db.session() as session:
             facts, unreadable = gather(session, ring)
         aggregate = statistics.publish(facts, k, today())
         if unreadable:
             return aggregate, "partial", unreadable  # never replaces a complete stored copy
         _save_aggregate(aggregate)
         return aggregate, "fresh", 0
-    with _db().session() as session:
+    with desk().db.session() as session:
         return load_aggregate(session), "stored", 0
 
 

@@ -32,9 +32,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from cases import audit
 from cases.clock import now
 from cases.config import host_name
-from cases.db import Database
 from cases.keyring import Keyring
 from cases.models import Caseworker, Role, StaffSession
+
+from .context import desk
 
 COOKIE = "desk_session"
 IDLE = dt.timedelta(minutes=30)
@@ -130,12 +131,8 @@ def session_id(cookie: str, host: str | None = None) -> str:
     return hashlib.sha256(f"{name}\0{cookie}".encode("utf-8", "replace")).hexdigest()
 
 
-def _db() -> Database:
-    return current_app.extensions["rri.db"]
-
-
 def vault() -> KeyVault:
-    return current_app.extensions["rri.vault"]
+    return desk().vault
 
 
 def start(worker: Caseworker, ring: Keyring) -> str:
@@ -143,7 +140,7 @@ def start(worker: Caseworker, ring: Keyring) -> str:
     cookie = secrets.token_urlsafe(32)
     sid = session_id(cookie)
     moment = now()
-    with _db().session() as session:
+    with desk().db.session() as session:
         session.add(StaffSession(id=sid, caseworker_id=worker.id, created_at=moment, last_seen_at=moment))
     vault().put(sid, ring)
     return cookie
@@ -162,7 +159,7 @@ def load() -> None:
         return
     sid = session_id(cookie)
     moment = now()
-    with _db().session() as session:
+    with desk().db.session() as session:
         row = session.get(StaffSession, sid)
         ring = vault().touch(sid)
         if row is None:
@@ -188,7 +185,7 @@ def purge_expired() -> None:
     """Forget the keys of sessions past their timeouts, then delete their rows."""
     moment = now()
     vault().purge(moment)
-    with _db().session() as session:
+    with desk().db.session() as session:
         stale = or_(StaffSession.last_seen_at < moment - IDLE, StaffSession.created_at < moment - ABSOLUTE)
         for sid in list(session.scalars(select(StaffSession.id).where(stale))):
             vault().drop(sid)
@@ -197,7 +194,7 @@ def purge_expired() -> None:
 
 def end() -> None:
     if g.get("sid"):
-        with _db().session() as session:
+        with desk().db.session() as session:
             session.execute(delete(StaffSession).where(StaffSession.id == g.sid))
         vault().drop(g.sid)
     g.user = g.keyring = g.sid = None
@@ -206,7 +203,7 @@ def end() -> None:
 def end_all_for(caseworker_id: int) -> None:
     """When an account is disabled or its password changes elsewhere."""
     mine = StaffSession.caseworker_id == caseworker_id
-    with _db().session() as session:
+    with desk().db.session() as session:
         for sid in list(session.scalars(select(StaffSession.id).where(mine))):
             vault().drop(sid)
         # A statement: a session that a logout ends meanwhile is no error.
@@ -216,7 +213,7 @@ def end_all_for(caseworker_id: int) -> None:
 def check_host() -> None:
     """The desk answers only on its own host name (RRI_DESK_HOST), never one shared with the
     intake: 421 for anything else, before any cookie is read."""
-    expected = current_app.extensions["rri.settings"].desk_host
+    expected = desk().settings.desk_host
     if expected and host_name(request.host) != expected:
         abort(421)
 
@@ -273,7 +270,7 @@ def require(*roles: Role) -> Callable:
             if g.get("user") is None:
                 return redirect(url_for("auth.login", next=request.path))
             if roles and g.user.role not in roles:
-                with _db().session() as session:
+                with desk().db.session() as session:
                     audit.record(session, "access.denied", actor_id=g.user.id, detail=request.path[:200])
                 abort(403)
             return view(*args, **kwargs)

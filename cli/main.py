@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from cases import audit, blob_sweep, installation, keyring, migrate, retention
 from cases.blobs import FilesystemBlobStore
-from cases.config import ConfigError, Settings, create_secret, host_name
+from cases.config import ConfigError, Settings, create_secret, host_name, readme_table
 from cases.db import Database
 from cases.intake_keys import NoIntakeKey, describe
 from cases.models import AuditEvent, Caseworker, Role
@@ -120,7 +120,7 @@ def cmd_verify_audit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_retention(args: argparse.Namespace, settings: Settings) -> None:
-    days = retention.check_days(args.days) if args.days is not None else retention.days_from_env()
+    days = retention.check_days(args.days) if args.days is not None else settings.retention_days
     db = open_database(settings)
     if args.dry_run:
         with db.session() as session:
@@ -145,12 +145,16 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> None:
 def cmd_notify(args: argparse.Namespace, settings: Settings) -> None:
     from caseworker import notifier
 
-    mail = notifier.MailSettings.from_env()
     try:
-        outcome = notifier.run(open_database(settings), mail)
+        outcome = notifier.run(open_database(settings), settings.mail)
     except notifier.NotifyError as exc:
         raise UserError(str(exc)) from None
     print(outcome.summary())
+
+
+def cmd_settings(args: argparse.Namespace, settings: Settings) -> None:
+    # Reaching here means every variable parsed: from_env ran in main.
+    print(readme_table())
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
@@ -225,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"spare unrecorded chunks younger than this: a writer may still commit them ({blob_sweep.GRACE_SECONDS})",
     )
     command("notify", cmd_notify, "email content-free notices about new activity (for cron)")
+    command("settings", cmd_settings, "check the environment's settings and print the table of variables")
 
     def server_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--host", default="127.0.0.1", help="address both apps listen on (default: 127.0.0.1)")

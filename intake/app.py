@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     http.refuse_control_characters(app)
     bodies.install(app)  # before CSRFProtect, which reads the body
-    csrf.configure(app)
+    csrf.configure(app, settings.secure_cookies)
     i18n.configure(app)
     db = database or Database(settings.database_url)
     app.extensions["rri.intake"] = Intake(

@@ -10,8 +10,6 @@ HTTP, and a Secure cookie would silently break the form there). Forms send the t
 
 from __future__ import annotations
 
-import os
-
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect, generate_csrf
 
@@ -26,7 +24,7 @@ def token() -> str:
     return generate_csrf()
 
 
-def configure(app: Flask) -> None:
+def configure(app: Flask, secure_cookies: bool) -> None:
     app.config.update(
         WTF_CSRF_FIELD_NAME=FIELD,
         WTF_CSRF_HEADERS=[HEADER],
@@ -37,6 +35,6 @@ def configure(app: Flask) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_NAME="csrf",
-        SESSION_COOKIE_SECURE=os.environ.get("RRI_SECURE_COOKIES") == "1",
+        SESSION_COOKIE_SECURE=secure_cookies,
     )
     protect.init_app(app)

@@ -122,14 +122,14 @@ def test_grant_later_and_never_to_analysts(admin, app, database) -> None:  # typ
     assert _held(database, "bob") == set() and _held(database, "ana") == set(), "analysts get no keys on add"
     bob_session = logged_in_client(app, database, "bob", BOB_PASSWORD)
     bob_sid = _sid_of(database, "bob")
-    assert app.extensions["rri.vault"].get(bob_sid).intake == {}
+    assert app.extensions["rri.desk"].vault.get(bob_sid).intake == {}
 
     bob, ana = worker_named(database, "bob"), worker_named(database, "ana")
     assert _post(admin, app, f"/admin/people/{bob.id}/grant").status_code == 200
     with database.session() as session:
         worker = session.get(Caseworker, bob.id)
         assert keyring.unlock(session, worker, BOB_PASSWORD).intake
-    assert app.extensions["rri.vault"].get(bob_sid).intake, "bob's open session got the keys at once"
+    assert app.extensions["rri.desk"].vault.get(bob_sid).intake, "bob's open session got the keys at once"
     assert bob_session.get("/account").status_code == 200
     again = _post(admin, app, f"/admin/people/{bob.id}/grant")
     assert "Gave bob 0 intake keys" in again.get_data(as_text=True)
@@ -178,7 +178,7 @@ def test_disabling_ends_sessions_blocks_login_and_rotation_leaves_them_out(admin
     page = _post(admin, app, f"/admin/people/{bob.id}/disable")
     assert page.status_code == 200 and "Rotate intake key now" in page.get_data(as_text=True)
     assert bob_client.get("/account").status_code == 302, "bob's live session died"
-    assert _sids(database, bob.id) == [] and all(app.extensions["rri.vault"].get(s) is None for s in bob_sids)
+    assert _sids(database, bob.id) == [] and all(app.extensions["rri.desk"].vault.get(s) is None for s in bob_sids)
     refused = post_login(app.test_client(), "bob", BOB_PASSWORD, code_for(secret, clock))
     assert refused.status_code == 401 and session_cookie(refused) is None
     assert [e.detail for e in events(database, "caseworker.disable")] == ["bob"]
@@ -196,7 +196,7 @@ def test_disabling_ends_sessions_blocks_login_and_rotation_leaves_them_out(admin
     assert new in _held_by(database, recovery_id), "the recovery key gets the new key too"
     # Open sessions can read new reports without logging in again; old cases stay readable.
     for username in ("admin", "carol"):
-        ring = app.extensions["rri.vault"].get(_sid_of(database, username))
+        ring = app.extensions["rri.desk"].vault.get(_sid_of(database, username))
         assert {bytes.fromhex(old), bytes.fromhex(new)} <= set(ring.intake), username
     assert carol_client.get("/account").status_code == 200
     assert [e.detail for e in events(database, "intake_key.rotate")] == [f"{old} -> {new}"]

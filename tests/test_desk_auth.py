@@ -4,6 +4,7 @@ session cookies and timeouts, logout, the account page."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import re
 
@@ -145,14 +146,14 @@ def test_first_login_enrols_an_authenticator_before_any_session(app, database, c
     assert fresh.get("/account").status_code == 200
 
 
-def test_session_cookie_attributes(app, enrolled, clock, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.delenv("RRI_SECURE_COOKIES", raising=False)
+def test_session_cookie_attributes(app, enrolled, clock) -> None:  # type: ignore[no-untyped-def]
     cookie = session_cookie(post_login(app.test_client(), "admin", ADMIN_PASSWORD, code_for(enrolled, clock)))
     assert cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
     assert "Max-Age" not in cookie and "Expires" not in cookie, "a browser-session cookie"
     assert "Secure" not in cookie
 
-    monkeypatch.setenv("RRI_SECURE_COOKIES", "1")
+    context = app.extensions["rri.desk"]
+    context.settings = dataclasses.replace(context.settings, secure_cookies=True)
     clock.advance()
     cookie = session_cookie(post_login(app.test_client(), "admin", ADMIN_PASSWORD, code_for(enrolled, clock)))
     assert cookie and "; Secure" in cookie
@@ -397,7 +398,7 @@ def test_idle_and_absolute_timeouts_log_out(app, database, column) -> None:  # t
         session.execute(update(StaffSession).values({column: dt.datetime.now(dt.UTC) - age - dt.timedelta(seconds=5)}))
     response = client.get("/account")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
-    assert app.extensions["rri.vault"].get(sid) is None
+    assert app.extensions["rri.desk"].vault.get(sid) is None
     with database.session() as session:
         assert session.get(StaffSession, sid) is None
 
@@ -406,13 +407,13 @@ def test_logout_destroys_the_keyring(app, database) -> None:  # type: ignore[no-
     client = logged_in_client(app, database)
     csrf = csrf_of(client, app, "/account")
     sid = _only_session(database).id
-    ring = app.extensions["rri.vault"].get(sid)
+    ring = app.extensions["rri.desk"].vault.get(sid)
     assert ring is not None and ring.intake
     assert client.post("/logout").status_code == 400, "logout needs the CSRF token"
     response = client.post("/logout", data={"csrf": csrf})
     assert response.status_code == 302 and response.headers["Location"].endswith("/login")
     assert f"{staff_session.COOKIE}=;" in " ".join(response.headers.getlist("Set-Cookie"))
-    assert app.extensions["rri.vault"].get(sid) is None and ring.intake == {}
+    assert app.extensions["rri.desk"].vault.get(sid) is None and ring.intake == {}
     with database.session() as session:
         assert session.get(StaffSession, sid) is None
     assert client.get("/account").status_code == 302
@@ -451,7 +452,7 @@ def test_password_change_relocks_the_key_and_ends_other_sessions(app, database, 
         assert not cases.passwords.verify_password(worker.password_hash, ADMIN_PASSWORD)
     # The session kept its keys, and the authenticator still works with the new password.
     sid = _only_session(database).id
-    assert app.extensions["rri.vault"].get(sid).intake
+    assert app.extensions["rri.desk"].vault.get(sid).intake
     assert post_login(app.test_client(), "admin", new, code_for(enrolled, clock)).status_code == 302
     assert [e.detail for e in events(database, "account.password")] == ["admin"]
     assert len(events(database, "account.password_failure")) == 1

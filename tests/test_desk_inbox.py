@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -201,7 +202,7 @@ def test_pagination_keeps_filters_and_sorting_spans_pages(client, database, monk
 # -- stale markers and unread counts --------------------------------------------------------------
 
 
-def test_stale_markers(client, database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_stale_markers(client, settings, database) -> None:  # type: ignore[no-untyped-def]
     fresh = _file(database)
     late_ack = _file(database)
     idle = _file(database)
@@ -220,9 +221,8 @@ def test_stale_markers(client, database, monkeypatch) -> None:  # type: ignore[n
     assert 'class="stale"' in row(html, idle) and "no activity" in row(html, idle)
     assert 'class="stale"' not in row(html, idle_closed)
 
-    monkeypatch.setenv("RRI_STALE_ACK_DAYS", "3")
-    monkeypatch.setenv("RRI_STALE_IDLE_DAYS", "100")
-    html = _page(client)
+    stricter = dataclasses.replace(settings, stale_ack_days=3, stale_idle_days=100)
+    html = _page(logged_in_client(desk_app(stricter, database), database))
     assert "not acknowledged in time" in row(html, fresh)
     assert "no activity" not in row(html, idle)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import itertools
@@ -14,6 +15,7 @@ from sqlalchemy import func, select, text, update
 
 import caseworker
 from cases import audit, installation, keyring, reports, statistics
+from cases.config import ConfigError, Settings
 from cases.conversation import add_follow_up, change_status, context, reply, seal_follow_up
 from cases.intake_keys import current
 from cases.models import AuditEvent, Case, Caseworker, Note, Role, Setting, Status
@@ -433,14 +435,13 @@ def _spy(function, calls: list):  # type: ignore[no-untyped-def]
     return wrapper
 
 
-def test_the_minimum_count_comes_from_the_environment(app, database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_minimum_count_comes_from_the_settings(settings, database, installed) -> None:  # type: ignore[no-untyped-def]
     _statistics_cases(database)
-    monkeypatch.setenv("RRI_STATS_MIN_COUNT", "8")
+    app = desk_app(dataclasses.replace(settings, stats_min_count=8), database)
     rows = _csv(logged_in_client(app, database).get("/statistics.csv"))
     assert ["act_type", "threats", "<8"] in rows
-    monkeypatch.setenv("RRI_STATS_MIN_COUNT", "2")
-    with pytest.raises(ValueError, match="RRI_STATS_MIN_COUNT"):
-        reporting.min_count()
+    with pytest.raises(ConfigError, match="RRI_STATS_MIN_COUNT"):
+        Settings.from_env({"RRI_STATS_MIN_COUNT": "2"})
 
 
 def test_print_page_reads_consent_as_strictly_as_the_desk(settings, database, installed) -> None:  # type: ignore[no-untyped-def]

@@ -35,7 +35,7 @@ def _sid(database: Database) -> str:
 
 
 def test_keys_of_abandoned_sessions_are_swept_from_memory(app: Flask, database: Database) -> None:
-    vault = app.extensions["rri.vault"]
+    vault = app.extensions["rri.desk"].vault
     logged_in_client(app, database)
     sid = _sid(database)
     ring = vault.get(sid)
@@ -64,7 +64,7 @@ def _row_left(database: Database, sid: str) -> bool:
 
 
 def test_the_absolute_timeout_sweeps_a_busy_session_too(app: Flask, database: Database) -> None:
-    vault = app.extensions["rri.vault"]
+    vault = app.extensions["rri.desk"].vault
     logged_in_client(app, database)
     sid = _sid(database)
     later = dt.datetime.now(dt.UTC) + staff_session.ABSOLUTE + dt.timedelta(seconds=1)
@@ -81,7 +81,7 @@ def test_a_session_ending_under_a_request_counts_as_logged_out(
 ) -> None:
     client = logged_in_client(app, database)
     assert client.get("/account").status_code == 200
-    vault = app.extensions["rri.vault"]
+    vault = app.extensions["rri.desk"].vault
 
     def ended_meanwhile(real: Callable[[str], Keyring | None]) -> Callable[[str], Keyring | None]:
         def wrapper(sid: str) -> Keyring | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
 import time
@@ -12,7 +13,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
+import caseworker
 from cases import installation
+from cases.config import ConfigError, MailSettings, Settings
 from cases.models import Case, Caseworker, Role
 from caseworker import notifier
 
@@ -86,8 +89,8 @@ def _pending(database) -> set[str]:  # type: ignore[no-untyped-def]
         return set(session.scalars(select(Case.id).where(Case.notify_pending.is_(True))))
 
 
-def _mail(port: int) -> notifier.MailSettings:
-    return notifier.MailSettings(host="127.0.0.1", port=port, desk_url=DESK, timeout=5)
+def _mail(port: int) -> MailSettings:
+    return MailSettings(host="127.0.0.1", port=port, desk_url=DESK, timeout=5)
 
 
 def test_the_assignee_alone_is_told_and_nothing_about_the_case_is_in_the_mail(database, staff, smtp) -> None:  # type: ignore[no-untyped-def]
@@ -162,13 +165,13 @@ def test_the_cron_command(env, database, staff, smtp) -> None:  # type: ignore[n
     assert_one_line_error(run_cli({**mail_env, "RRI_SMTP_PORT": "smtp"}, "notify"), "RRI_SMTP_PORT")
 
 
-def test_the_app_thread_runs_only_when_an_interval_is_set(database, staff, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_the_app_thread_runs_only_when_an_interval_is_set(settings, database, staff, smtp) -> None:  # type: ignore[no-untyped-def]
     inbox, port = smtp
-    assert notifier.start_if_configured(database, {}) is None
+    assert caseworker.create_app(settings, database).extensions["rri.desk"].stops[1:] == []
     _case(database, pending=True, assigned=staff["bea"])
-    env = {"RRI_NOTIFY_INTERVAL": "1", "RRI_SMTP_PORT": str(port), "RRI_SMTP_HOST": "127.0.0.1"}
-    stop = notifier.start_if_configured(database, env)
-    assert stop is not None
+    mail = MailSettings(host="127.0.0.1", port=port)
+    app = caseworker.create_app(dataclasses.replace(settings, notify_interval=1, mail=mail), database)
+    stop = app.extensions["rri.desk"].stops[-1]
     try:
         deadline = time.monotonic() + 10
         while not inbox.mails and time.monotonic() < deadline:
@@ -176,5 +179,5 @@ def test_the_app_thread_runs_only_when_an_interval_is_set(database, staff, smtp)
     finally:
         stop.set()
     assert inbox.to() == ["bea@example.org"]
-    with pytest.raises(ValueError, match="RRI_NOTIFY_INTERVAL"):
-        notifier.interval_from_env({"RRI_NOTIFY_INTERVAL": "soon"})
+    with pytest.raises(ConfigError, match="RRI_NOTIFY_INTERVAL"):
+        Settings.from_env({"RRI_NOTIFY_INTERVAL": "soon"})
