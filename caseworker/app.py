@@ -8,10 +8,11 @@ from flask import Flask, g, jsonify, render_template
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy import text
 
-from cases import access_log, http
 from cases.blobs import FilesystemBlobStore
 from cases.config import Settings, read_secret
 from cases.db import Database
+from web import access_log
+from web import headers as http
 
 from . import notifier
 from . import session as staff_session

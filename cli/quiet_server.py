@@ -2,7 +2,7 @@
 
 Werkzeug's development server writes the client address, a time stamp and the full path into
 every log line and announces its version. This handler writes no access line at all: the apps
-log each request themselves as method, route pattern and status (cases/access_log.py), the same
+log each request themselves as method, route pattern and status (web/access_log.py), the same
 under gunicorn. Only the server's own errors remain, without an address.
 """
 

@@ -1,7 +1,7 @@
 """gunicorn settings for the caseworker app (internal network or authenticated onion service).
 
 As for the intake, gunicorn's access log is off and the app logs method, route pattern and
-status only (cases/access_log.py): no case ids, staff addresses or times.
+status only (web/access_log.py): no case ids, staff addresses or times.
 """
 
 import os

@@ -1,7 +1,7 @@
 """gunicorn settings for the public intake app.
 
 gunicorn's access log is off: the app logs each request as method, route pattern and status
-(cases/access_log.py), never the concrete path (upload ids, language), the client address
+(web/access_log.py), never the concrete path (upload ids, language), the client address
 (%(h)s), user agent (%(a)s), referrer or time. Put the app behind a reverse proxy or onion
 service that does not log addresses either.
 

@@ -10,12 +10,13 @@ from flask import Flask, Request, current_app, g, jsonify, render_template, requ
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import text
 
-from cases import access_log, http
 from cases.blobs import FilesystemBlobStore
 from cases.config import Settings, read_secret
 from cases.db import Database
 from cases.intake_keys import NoIntakeKey, current
 from crypto.keys import fingerprint
+from web import access_log
+from web import headers as http
 
 from . import bodies, csrf, i18n
 from .filing import Intake
