@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from cases import audit, keyring, passwords
 from cases.clock import now
 from cases.keyring import Keyring
+from cases.languages import LANGUAGES as ALL_LANGUAGES
 from cases.models import Caseworker, Role
 from crypto import passwords as key_locking
 from crypto.errors import BadPassword
@@ -52,16 +53,7 @@ FLOOR_FACTOR, FLOOR_MARGIN = 1.25, 0.05  # a failure's least time: the decoy's a
 ENROL_COOKIE = "desk_enrol"
 ENROL_TTL = dt.timedelta(minutes=10)
 ENROL_TRIES = 5
-# The desk labels reports in the languages the intake form is offered in (intake/i18n.py; the
-# desk may not import intake, so the list is repeated here).
-LANGUAGES = {
-    "en": "English",
-    "fr": "Français",
-    "es": "Español",
-    "ar": "العربية",
-    "zh": "中文",
-    "ru": "Русский",
-}
+LANGUAGES = {code: language.name for code, language in ALL_LANGUAGES.items()}
 
 
 # --- in-memory login state (one desk process; see caseworker/session.py) -------------------

@@ -6,19 +6,17 @@ is reporter or caseworker text: callers only ever print it escaped.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import Any, NamedTuple
 
-from babel.support import NullTranslations, Translations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cases import bounded_json, report_schema
+from cases.languages import catalogue as catalogue
 from cases.models import Attachment, Case, Caseworker, Submission
 from cases.questionnaire import DANGER, QUESTIONS, SECTIONS, Question
 from cases.report_schema import Report
@@ -29,10 +27,6 @@ from crypto.stream import Manifest
 
 from . import triage
 
-# Reporter-facing catalogues, read as files: the desk never imports the intake package.
-CATALOGUES = Path(__file__).resolve().parent.parent / "intake" / "translations"
-# A language code (with an optional region or script), so that only a code ever reaches a path.
-LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(_[A-Za-z]{2,4})?")
 # What a case or attachment id can look like (base32 from cases.ids): anything else, a NUL byte
 # included (PostgreSQL refuses it in a query), is simply not found.
 ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,24}")
@@ -54,14 +48,6 @@ class Consent(NamedTuple):
 
 
 # --- labels --------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=16)
-def catalogue(language: str | None) -> NullTranslations:
-    """The reporter form's catalogue for a caseworker's language; English (the msgids) otherwise."""
-    if language == "en" or not LANGUAGE_CODE.fullmatch(language or ""):
-        return NullTranslations()
-    return Translations.load(dirname=str(CATALOGUES), locales=[language])
 
 
 def answered(value: object) -> bool:

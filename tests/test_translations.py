@@ -11,10 +11,10 @@ import pytest
 from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po
 
-from intake.i18n import LANGUAGES
+from cases.languages import LANGUAGES
 
 ROOT = Path(__file__).resolve().parents[1]
-CATALOGUES = ROOT / "intake" / "translations"
+CATALOGUES = ROOT / "cases" / "translations"
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|\{\w+\}|%%")
 # Words that are the same in some languages (checked by the translators).
 SAME_ALLOWED = {("fr", "Messages"), ("es", "No")}
@@ -63,7 +63,7 @@ def test_compiled_catalogue_matches_its_source(code: str) -> None:
     expected = _entries(read_mo(buffer))
     with open(CATALOGUES / code / "LC_MESSAGES" / "messages.mo", "rb") as fh:
         shipped = _entries(read_mo(fh))
-    assert shipped == expected, "stale .mo: run pybabel compile -d intake/translations"
+    assert shipped == expected, "stale .mo: run pybabel compile -d cases/translations"
 
 
 @pytest.mark.parametrize("code", TRANSLATED)
