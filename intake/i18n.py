@@ -1,8 +1,8 @@
 """Languages: the reporter chooses one (it is in the URL), never guessed from an IP address.
 
 Catalogues (gettext .po, compiled to .mo) live in cases/translations, shared with the desk
-(cases/languages.py). Drafted translations are marked "fuzzy"-free but carry a "Needs human review" note in their header until a native
-speaker has checked them.
+(cases/languages.py). Drafted translations are marked "fuzzy"-free but carry a "Needs human
+review" note in their header until a native speaker has checked them.
 """
 
 from __future__ import annotations
