@@ -49,11 +49,11 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A unit of work: committed when the block ends, rolled back on any error."""
-        if self.engine.dialect.name == "sqlite" and getattr(self._open, "depth", 0):
+        if self.engine.dialect.name == "sqlite" and int(getattr(self._open, "depth", 0)):
             # The outer unit holds SQLite's write lock (BEGIN IMMEDIATE): the inner one would
             # wait for it until the busy timeout. Fail at once, where the mistake is.
             raise RuntimeError("a database session opened inside another one in the same thread")
-        self._open.depth = getattr(self._open, "depth", 0) + 1
+        self._open.depth = int(getattr(self._open, "depth", 0)) + 1
         try:
             with self._sessions() as session, session.begin():
                 yield session

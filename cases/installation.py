@@ -35,7 +35,7 @@ class InitResult:
 
 
 def is_initialised(session: Session) -> bool:
-    return session.scalar(select(func.count()).select_from(IntakeKey)) > 0
+    return (session.scalar(select(func.count()).select_from(IntakeKey)) or 0) > 0
 
 
 def create_caseworker(session: Session, username: str, password: str, role: Role, params: Argon2Params) -> Caseworker:
@@ -96,7 +96,9 @@ def rotate_intake_key(session: Session) -> IntakeKey:
     current one, and to the recovery key. Old keys stay wrapped, so old cases stay readable.
     """
     old = current(session)
-    recipients = [(w.public_key, w.id) for w in keyring.intake_key_holders(session, old.id)]
+    recipients: list[tuple[bytes, int | None]] = [
+        (w.public_key, w.id) for w in keyring.intake_key_holders(session, old.id)
+    ]
     recipients.append((keyring.recovery_public(session), None))
     pair = _add_intake_key(session, recipients)
     old.retired_on = today()

@@ -43,6 +43,6 @@ DEFAULT = "en"
 @functools.lru_cache(maxsize=16)
 def catalogue(language: str | None) -> NullTranslations:
     """The reporter form's catalogue for a language; English (the msgids) otherwise."""
-    if language == DEFAULT or not LANGUAGE_CODE.fullmatch(language or ""):
+    if language is None or language == DEFAULT or not LANGUAGE_CODE.fullmatch(language):
         return NullTranslations()
     return Translations.load(dirname=str(CATALOGUES), locales=[language])

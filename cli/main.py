@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from cases import audit, blob_sweep, installation, keyring, migrate, retention
 from cases.blobs import FilesystemBlobStore
@@ -61,7 +62,7 @@ def print_recovery(text: str) -> None:
     print()
 
 
-def _find_worker(session, username: str) -> Caseworker:  # type: ignore[no-untyped-def]
+def _find_worker(session: Session, username: str) -> Caseworker:
     worker = session.scalar(select(Caseworker).where(Caseworker.username == username))
     if worker is None or worker.disabled:
         raise UserError(f"no active caseworker named {username!r}")
