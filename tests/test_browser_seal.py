@@ -49,7 +49,8 @@ def _interop(request: dict[str, Any]) -> dict[str, Any]:
     """One request to tests/js/interop.mjs; raises if the tool itself failed."""
     proc = _node(str(JS / "interop.mjs"), stdin=json.dumps(request))
     assert proc.returncode == 0, f"interop {request['op']} failed ({proc.returncode}): {proc.stdout}{proc.stderr}"
-    return json.loads(proc.stdout)
+    reply: dict[str, Any] = json.loads(proc.stdout)
+    return reply
 
 
 def _interop_many(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -101,11 +102,12 @@ def test_kat_file_regenerates_byte_for_byte() -> None:
 
 @pytest.fixture(scope="module")
 def kat() -> dict[str, Any]:
-    return json.loads(KAT_FILE.read_text(encoding="utf-8"))
+    vectors: dict[str, Any] = json.loads(KAT_FILE.read_text(encoding="utf-8"))
+    return vectors
 
 
 @pytest.fixture(scope="module")
-def kat_key(kat: dict[str, Any]):
+def kat_key(kat: dict[str, Any]) -> KeyPair:
     recipient = kat["recipient"]
     private = load_private(bytes.fromhex(recipient["sk"]))
     pair = KeyPair.from_private(private)
