@@ -1,7 +1,8 @@
 """The browser's intake/static/seal.js against RFC 9180, the project KATs and the Python crypto.
 
 Node drives seal.js through tests/js/*.mjs; tests that need Node skip when it is not installed.
-The KAT checks on the Python side need no Node and always run.
+Chromium reseals the KAT with the seal.js the intake serves. The KAT checks on the Python side
+need neither and always run.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from crypto.envelope import Purpose, open_envelope, seal
 from crypto.errors import OpenError
 from crypto.keys import KeyPair, key_id, load_private
 from crypto.stream import CHUNK_SIZE, Manifest, encrypt_chunks, open_file, seal_file
+
+from .live import open_page
 
 REPO = Path(__file__).resolve().parents[1]
 SEAL_JS = REPO / "intake" / "static" / "seal.js"
@@ -95,6 +98,47 @@ def test_kat_file_regenerates_byte_for_byte() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert re.search(r"^\d+ passed, 0 failed$", proc.stdout, re.MULTILINE), proc.stdout
     assert "FAIL" not in proc.stdout
+
+
+# --- (2b): Chromium reproduces the KAT byte for byte ----------------------------------------------
+
+# Runs in the intake's own page, so seal.js is the file the server serves, under its CSP.
+_RESEAL_IN_PAGE = """async ({ recipient, envelopes, streams }) => {
+  const seal = await import('/static/seal.js');
+  const unhex = h => new Uint8Array((h.match(/../g) || []).map(b => parseInt(b, 16)));
+  const hex = b => Array.from(b, x => x.toString(16).padStart(2, '0')).join('');
+  const pk = unhex(recipient.pk);
+  const out = { envelopes: [], streams: [] };
+  for (const e of envelopes) {
+    const eph = { sk: unhex(e.eph_sk), pk: unhex(e.eph_pk) };
+    out.envelopes.push(hex(await seal.seal(pk, e.purpose, unhex(e.pt), unhex(e.context), eph)));
+  }
+  for (const s of streams) {
+    const data = Uint8Array.from({ length: s.size }, (_, i) => i % 251);
+    const eph = { sk: unhex(s.manifest_eph_sk), pk: unhex(s.manifest_eph_pk) };
+    const sealed = await seal.sealFile(pk, data, s.name, s.type, unhex(s.key), eph);
+    out.streams.push({ manifest: hex(sealed.manifest), chunks: sealed.chunks.map(hex) });
+  }
+  return out;
+}"""
+
+
+def test_chromium_reproduces_the_kat(browser, live) -> None:  # type: ignore[no-untyped-def]
+    kat = json.loads(KAT_FILE.read_text(encoding="utf-8"))
+    page = open_page(browser, live, js=True)
+    try:
+        page.goto(live.url + "/en/")
+        inputs = {
+            "recipient": kat["recipient"],
+            "envelopes": kat["envelopes"],
+            "streams": [{k: v for k, v in s.items() if k != "chunks"} for s in kat["streams"]],
+        }
+        resealed = page.evaluate(_RESEAL_IN_PAGE, inputs)
+        assert not page.js_errors
+    finally:
+        page.context.close()
+    assert resealed["envelopes"] == [e["envelope"] for e in kat["envelopes"]]
+    assert resealed["streams"] == [{"manifest": s["manifest"], "chunks": s["chunks"]} for s in kat["streams"]]
 
 
 # --- (3): Python opens the KATs ----------------------------------------------------------------
