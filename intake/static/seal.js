@@ -44,7 +44,7 @@ async function LabeledExpand(suite_id, prk, label, info, L) {
   return (await HMAC(prk, concat(labeled_info, [1]))).slice(0, L);
 }
 
-// RFC 9180 §4.1, DHKEM(P-256, HKDF-SHA256): Nsecret = 32.
+// RFC 9180 §4.1, DHKEM(P-256, HKDF-SHA256): the KEM suite_id is "KEM" || I2OSP(kem_id, 2).
 const KEM_SUITE_ID = concat(ascii('KEM'), I2OSP(0x0010, 2));
 async function ExtractAndExpand(dh, kem_context) {
   const eae_prk = await LabeledExtract(KEM_SUITE_ID, EMPTY, 'eae_prk', dh);
