@@ -1,73 +1,164 @@
-// Browser-side sealing: RFC 9180 HPKE base mode (sender only) on WebCrypto, no dependencies.
-// Suite: DHKEM(P-256, HKDF-SHA256) 0x0010 / HKDF-SHA256 0x0001 / AES-256-GCM 0x0002
-// (AES-128-GCM 0x0001 only so the RFC 9180 test vectors can be checked).
-const C = globalThis.crypto, S = C.subtle, E = new Uint8Array(0);
-const u8 = b => new Uint8Array(b), T = s => new TextEncoder().encode(s);
-const cat = (...a) => {
-  const o = u8(a.reduce((n, x) => n + x.length, 0));
-  let i = 0;
-  for (const x of a) o.set(x, i), i += x.length;
-  return o;
-};
-// I2OSP(n, w) for integers 0 <= n < 2^53
-const i2 = (n, w) => {
-  const o = u8(w);
-  for (let i = w - 1; n > 0; i--, n = Math.floor(n / 256)) o[i] = n % 256;
-  return o;
-};
-const b64u = b => btoa(String.fromCharCode(...b)).replace(/[+/=]/g, c => ({ '+': '-', '/': '_' }[c] || ''));
-const P = { name: 'ECDH', namedCurve: 'P-256' }, DB = ['deriveBits'];
-// WebCrypto rejects empty HMAC keys; HMAC zero-pads short keys, so 32 zero bytes == RFC 5869's empty salt.
-const hmac = async (k, m) => u8(await S.sign('HMAC', await S.importKey('raw', k.length ? k : u8(32), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']), m));
-const V1 = T('HPKE-v1'), KEM = cat(T('KEM'), [0, 16]);
-export const labeledExtract = (s, salt, l, ikm) => hmac(salt, cat(V1, s, T(l), ikm));
-// HKDF-Expand as a single block: every length used here is <= 32 (Nh).
-export const labeledExpand = async (s, prk, l, info, L) => (await hmac(prk, cat([0, L], V1, s, T(l), info, [1]))).slice(0, L);
-export const extractAndExpand = async (dh, kc) => labeledExpand(KEM, await labeledExtract(KEM, E, 'eae_prk', dh), 'shared_secret', kc, 32);
-export const keySchedule = async (ss, info, a = 2) => {
-  if (a !== 1 && a !== 2) throw Error('unsupported AEAD ' + a);
-  const s = cat(T('HPKE'), [0, 16, 0, 1, 0, a]);
-  const c = cat([0], await labeledExtract(s, E, 'psk_id_hash', E), await labeledExtract(s, E, 'info_hash', info));
-  const x = await labeledExtract(s, ss, 'secret', E);
-  return { key: await labeledExpand(s, x, 'key', c, a * 16), baseNonce: await labeledExpand(s, x, 'base_nonce', c, 12) };
-};
-// JWK for a P-256 private scalar + its 65-byte uncompressed public point
-export const jwk = (sk, pk) => ({ kty: 'EC', crv: 'P-256', d: b64u(sk), x: b64u(pk.subarray(1, 33)), y: b64u(pk.subarray(33)) });
-const aes = k => S.importKey('raw', k, 'AES-GCM', false, ['encrypt']);
-const gcm = async (k, iv, ad, pt) => u8(await S.encrypt({ name: 'AES-GCM', iv, additionalData: ad }, k, pt));
-export const setupS = async (pkR, info, a = 2, eph) => {
-  // kem_context = enc || pkR needs the uncompressed serialisation
+// Browser-side sealing (docs/protocol.md §5, §6): RFC 9180 HPKE base mode, sender only, on
+// WebCrypto. Names are RFC 9180's. Suite: DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-256-GCM
+// (AES-128-GCM only to check the RFC's test vectors).
+const subtle = globalThis.crypto.subtle;
+const EMPTY = new Uint8Array(0);
+const P256 = { name: 'ECDH', namedCurve: 'P-256' };
+const ascii = text => new TextEncoder().encode(text);
+
+function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+// I2OSP(n, w), RFC 8017 §4.1, for integers 0 <= n < 2^53.
+function I2OSP(n, w) {
+  const out = new Uint8Array(w);
+  for (let i = w - 1; n > 0; i--, n = Math.floor(n / 256)) out[i] = n % 256;
+  return out;
+}
+
+// base64url without padding (RFC 4648 §5).
+const base64url = bytes =>
+  btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+
+// WebCrypto refuses empty HMAC keys; HMAC zero-pads keys, so 32 zero bytes = the empty salt.
+async function HMAC(key, message) {
+  const raw = key.length ? key : new Uint8Array(32);
+  const algorithm = { name: 'HMAC', hash: 'SHA-256' };
+  const hmacKey = await subtle.importKey('raw', raw, algorithm, false, ['sign']);
+  return new Uint8Array(await subtle.sign('HMAC', hmacKey, message));
+}
+
+// RFC 9180 §4. Every L here is <= Nh = 32, so HKDF-Expand is one block: HMAC(prk, info || 0x01).
+async function LabeledExtract(suite_id, salt, label, ikm) {
+  return HMAC(salt, concat(ascii('HPKE-v1'), suite_id, ascii(label), ikm));
+}
+async function LabeledExpand(suite_id, prk, label, info, L) {
+  const labeled_info = concat(I2OSP(L, 2), ascii('HPKE-v1'), suite_id, ascii(label), info);
+  return (await HMAC(prk, concat(labeled_info, [1]))).slice(0, L);
+}
+
+// RFC 9180 §4.1, DHKEM(P-256, HKDF-SHA256): the KEM suite_id is "KEM" || I2OSP(kem_id, 2).
+const KEM_SUITE_ID = concat(ascii('KEM'), I2OSP(0x0010, 2));
+async function ExtractAndExpand(dh, kem_context) {
+  const eae_prk = await LabeledExtract(KEM_SUITE_ID, EMPTY, 'eae_prk', dh);
+  return LabeledExpand(KEM_SUITE_ID, eae_prk, 'shared_secret', kem_context, 32);
+}
+
+// A P-256 scalar and its 65-byte uncompressed point, as WebCrypto imports them.
+export const jwk = (sk, pk) => ({
+  kty: 'EC', crv: 'P-256', d: base64url(sk), x: base64url(pk.subarray(1, 33)),
+  y: base64url(pk.subarray(33)),
+});
+
+// RFC 9180 §4.1. `eph` fixes the ephemeral key pair, for test vectors only.
+async function Encap(pkR, eph) {
+  let skE, enc;
+  if (eph) {
+    skE = await subtle.importKey('jwk', jwk(eph.sk, eph.pk), P256, false, ['deriveBits']);
+    enc = new Uint8Array(eph.pk);
+  } else {
+    const pair = await subtle.generateKey(P256, false, ['deriveBits']);
+    skE = pair.privateKey;
+    enc = new Uint8Array(await subtle.exportKey('raw', pair.publicKey));
+  }
+  const pk = await subtle.importKey('raw', pkR, P256, true, []);
+  const dh = new Uint8Array(await subtle.deriveBits({ name: 'ECDH', public: pk }, skE, 256));
+  const shared_secret = await ExtractAndExpand(dh, concat(enc, pkR));
+  return { shared_secret, enc };
+}
+
+// RFC 9180 §5.1, mode_base (0x00): psk and psk_id are empty.
+async function KeySchedule(shared_secret, info, aead_id = 0x0002) {
+  if (aead_id !== 0x0001 && aead_id !== 0x0002) throw Error('unsupported AEAD ' + aead_id);
+  const Nk = aead_id * 16;
+  const suite_id = concat(ascii('HPKE'), I2OSP(0x0010, 2), I2OSP(0x0001, 2), I2OSP(aead_id, 2));
+  const psk_id_hash = await LabeledExtract(suite_id, EMPTY, 'psk_id_hash', EMPTY);
+  const info_hash = await LabeledExtract(suite_id, EMPTY, 'info_hash', info);
+  const key_schedule_context = concat([0x00], psk_id_hash, info_hash);
+  const secret = await LabeledExtract(suite_id, shared_secret, 'secret', EMPTY);
+  const key = await LabeledExpand(suite_id, secret, 'key', key_schedule_context, Nk);
+  const base_nonce = await LabeledExpand(suite_id, secret, 'base_nonce', key_schedule_context, 12);
+  return { key, baseNonce: base_nonce };
+}
+
+const aesKey = key => subtle.importKey('raw', key, 'AES-GCM', false, ['encrypt']);
+const AESGCM = async (key, iv, additionalData, pt) =>
+  new Uint8Array(await subtle.encrypt({ name: 'AES-GCM', iv, additionalData }, key, pt));
+
+// RFC 9180 §5.1.1; kem_context = enc || pkR needs the uncompressed point.
+async function SetupBaseS(pkR, info, aead_id = 0x0002, eph) {
   if (pkR.length !== 65 || pkR[0] !== 4) throw Error('pkR: need 65-byte uncompressed point');
-  const g = eph ? { privateKey: await S.importKey('jwk', jwk(eph.sk, eph.pk), P, false, DB) } : await S.generateKey(P, false, DB);
-  const enc = u8(eph ? eph.pk : await S.exportKey('raw', g.publicKey));
-  const dh = u8(await S.deriveBits({ name: 'ECDH', public: await S.importKey('raw', pkR, P, true, []) }, g.privateKey, 256));
-  const { key, baseNonce } = await keySchedule(await extractAndExpand(dh, cat(enc, pkR)), info, a);
-  const k = await aes(key), c = {
-    enc, seq: 0,
-    // nonce = base_nonce XOR I2OSP(seq, 12); seq is read synchronously so concurrent seals never share a nonce
-    seal: (aad, pt) => { const n = i2(c.seq++, 12); for (let i = 0; i < 12; i++) n[i] ^= baseNonce[i]; return gcm(k, n, aad, pt); }
+  const { shared_secret, enc } = await Encap(pkR, eph);
+  const { key, baseNonce: base_nonce } = await KeySchedule(shared_secret, info, aead_id);
+  const aead = await aesKey(key);
+  const context = {
+    enc,
+    seq: 0,
+    // §5.2 Seal; seq is read synchronously, so concurrent seals never share a nonce.
+    seal: (aad, pt) => AESGCM(aead, ComputeNonce(base_nonce, context.seq++), aad, pt),
   };
-  return c;
-};
-export const PURPOSES = Object.freeze({ report: 1, message: 2, 'attachment-manifest': 3, reply: 4, note: 5, 'key-wrap': 6, triage: 7 });
-export const keyIdOf = async pk => u8(await S.digest('SHA-256', pk)).slice(0, 8);
-// Envelope: "RRE" 0x01 | purpose | key id(8) | enc(65) | ct. Single-shot (seq 0, empty aad):
-// header, purpose label and caller context are all bound through info.
-export const seal = async (pkR, purpose, pt, ctx = E, eph) => {
+  return context;
+}
+
+// RFC 9180 §5.2: base_nonce XOR I2OSP(seq, Nn).
+function ComputeNonce(base_nonce, seq) {
+  const nonce = I2OSP(seq, 12);
+  for (let i = 0; i < 12; i++) nonce[i] ^= base_nonce[i];
+  return nonce;
+}
+
+// Purpose codes (protocol §5.2).
+export const PURPOSES = Object.freeze({
+  report: 1, message: 2, 'attachment-manifest': 3, reply: 4, note: 5, 'key-wrap': 6, triage: 7,
+});
+export const keyIdOf = async pk => new Uint8Array(await subtle.digest('SHA-256', pk)).slice(0, 8);
+
+// Envelope (§5): "RRE" 0x01 || purpose || key id(8) || enc(65) || ct. One seal with empty aad:
+// header, purpose label and context are bound through info.
+export async function seal(pkR, purpose, pt, context = EMPTY, eph) {
   if (!Object.hasOwn(PURPOSES, purpose)) throw Error('unknown purpose ' + purpose);
-  const h = cat([82, 82, 69, 1, PURPOSES[purpose]], await keyIdOf(pkR));
-  const c = await setupS(pkR, cat(h, T(purpose), [0], ctx), 2, eph);
-  return cat(h, c.enc, await c.seal(E, pt));
-};
+  const header = concat([0x52, 0x52, 0x45, 0x01, PURPOSES[purpose]], await keyIdOf(pkR));
+  const info = concat(header, ascii(purpose), [0x00], context);
+  const sender = await SetupBaseS(pkR, info, 0x0002, eph);
+  return concat(header, sender.enc, await sender.seal(EMPTY, pt));
+}
+
+// Attachments (§6): age's STREAM nonce, 11-byte big-endian index || last-chunk flag. Fixed
+// nonces are safe as every file has a fresh random key; the flag exposes truncation.
 export const CHUNK = 65536;
-// STREAM as in age: nonce = 11-byte big-endian chunk index || last flag. Fixed nonces are safe
-// because every file gets a fresh random key; the flag makes truncation detectable.
-const cn = (i, l) => cat(i2(i, 11), [l ? 1 : 0]);
-export const encryptChunk = async (k, i, l, d) => gcm(await aes(k), cn(i, l), E, d);
-export const sealFile = async (pkR, b, name, type, key = C.getRandomValues(u8(32)), eph) => {
-  if (key.length !== 32 || typeof name != 'string' || typeof type != 'string') throw Error('bad sealFile arguments');
-  const n = Math.max(1, Math.ceil(b.length / CHUNK)), k = await aes(key), chunks = [];
-  for (let i = 0; i < n; i++) chunks.push(await gcm(k, cn(i, i === n - 1), E, b.subarray(i * CHUNK, (i + 1) * CHUNK)));
-  const m = T(JSON.stringify({ v: 1, name, type, size: b.length, chunks: n, key: b64u(key) }));
-  return { manifest: await seal(pkR, 'attachment-manifest', m, E, eph), chunks };
+const randomKey = () => globalThis.crypto.getRandomValues(new Uint8Array(32));
+const chunkNonce = (index, last) => concat(I2OSP(index, 11), [last ? 1 : 0]);
+export const encryptChunk = async (key, index, last, data) =>
+  AESGCM(await aesKey(key), chunkNonce(index, last), EMPTY, data);
+
+// The file key and chunk count travel in a sealed manifest (§6.2).
+export async function sealFile(pkR, bytes, name, type, key = randomKey(), eph) {
+  if (key.length !== 32 || typeof name != 'string' || typeof type != 'string') {
+    throw Error('bad sealFile arguments');
+  }
+  const count = Math.max(1, Math.ceil(bytes.length / CHUNK));
+  const fileKey = await aesKey(key);
+  const chunks = [];
+  for (let i = 0; i < count; i++) {
+    const chunk = bytes.subarray(i * CHUNK, (i + 1) * CHUNK);
+    chunks.push(await AESGCM(fileKey, chunkNonce(i, i === count - 1), EMPTY, chunk));
+  }
+  const manifest = { v: 1, name, type, size: bytes.length, chunks: count, key: base64url(key) };
+  const json = ascii(JSON.stringify(manifest));
+  return { manifest: await seal(pkR, 'attachment-manifest', json, EMPTY, eph), chunks };
+}
+
+export {
+  LabeledExtract as labeledExtract,
+  LabeledExpand as labeledExpand,
+  ExtractAndExpand as extractAndExpand,
+  KeySchedule as keySchedule,
+  SetupBaseS as setupS,
 };

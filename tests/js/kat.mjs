@@ -4,26 +4,11 @@
 // All private scalars are fixed (SHA-256 of a label), so the output is deterministic.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { seal, sealFile, encryptChunk, keyIdOf, PURPOSES, CHUNK } from '../../intake/static/seal.js';
-import { open, openFile, hex, unhex, publicFromScalar } from './open.mjs';
+import { open, openFile, hex, unhex } from './open.mjs';
+import { keyPair, pattern, sha256 } from './fixtures.mjs';
 
 const SUITE = 'DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-256-GCM';
-const N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n; // P-256 group order
 const te = new TextEncoder();
-const sha256 = async s => new Uint8Array(await crypto.subtle.digest('SHA-256', te.encode(s)));
-
-// Fixed valid scalar: SHA-256(label), re-hashed with a counter in the (negligible) case it is 0 or >= n.
-async function scalar(label) {
-  for (let i = 0; ; i++) {
-    const d = await sha256(i ? `${label}#${i}` : label);
-    const v = BigInt('0x' + hex(d));
-    if (v > 0n && v < N) return d;
-  }
-}
-async function keyPair(label) {
-  const sk = await scalar(label);
-  return { sk, pk: await publicFromScalar(sk) };
-}
-const pattern = n => Uint8Array.from({ length: n }, (_, i) => i % 251);
 const infoOf = (env, purpose, ctx) => new Uint8Array([...env.subarray(0, 13), ...te.encode(purpose), 0, ...ctx]);
 
 const ENVELOPE_CASES = [
