@@ -87,15 +87,12 @@ def _people(session: Session, current_id: str) -> list[Person]:
 
 
 def _intake_keys(session: Session) -> list[HeldKey]:
-    holders = dict(
-        session.execute(
-            select(WrappedKey.intake_key_id, func.count())
-            .where(WrappedKey.caseworker_id.is_not(None))
-            .group_by(WrappedKey.intake_key_id)
-        )
-        .tuples()
-        .all()
+    counts = (
+        select(WrappedKey.intake_key_id, func.count())
+        .where(WrappedKey.caseworker_id.is_not(None))
+        .group_by(WrappedKey.intake_key_id)
     )
+    holders = {key_id: count for key_id, count in session.execute(counts)}
     keys = session.scalars(select(IntakeKey).order_by(IntakeKey.created_on.desc(), IntakeKey.id))
     return [HeldKey(k, fingerprint(k.public_key), holders.get(k.id, 0)) for k in keys]
 

@@ -7,7 +7,6 @@ turns a request's cookie and host name into a session id and back into a cookie.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import hmac
@@ -21,7 +20,6 @@ from flask import session as flask_session
 from flask.sessions import SecureCookieSession, SessionInterface, SessionMixin
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response as BaseResponse
 
 from cases import audit, staff_sessions
@@ -136,9 +134,8 @@ def start_sweeper(app: Flask, every: float = SWEEP_SECONDS) -> threading.Event:
             alive = ref()
             if alive is None:
                 return
-            with alive.app_context(), contextlib.suppress(SQLAlchemyError):
-                # Keys leave memory first; a database hiccup waits for the next round.
-                staff_sessions.purge_expired(desk().db, vault())
+            with alive.app_context():
+                staff_sessions.sweep(desk().db, vault())
             del alive
 
     threading.Thread(target=run, name="desk-session-sweeper", daemon=True).start()
