@@ -57,11 +57,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     if settings.notify_interval is not None:
         context.stops.append(notices.start_background(db, settings.mail, settings.notify_interval))
 
-    # The view modules of the "auth" blueprint (login, enrolment, account) add their routes to
-    # auth.bp when imported.
     from . import account, admin, auth, casework, enrolment, inbox, login, reporting
 
-    del account, enrolment, login
+    # These three hold the views of auth.bp: importing them is what adds those views to it.
+    assert all(module.bp is auth.bp for module in (account, enrolment, login))
     for module in (auth, inbox, casework, admin, reporting):
         app.register_blueprint(module.bp)
 
@@ -101,12 +100,12 @@ def _error_pages(app: Flask) -> None:
         app.register_error_handler(code, lambda _error, code=code: http_error(code))
 
     def domain_error(code: int, error: errors.DomainError) -> ResponseReturnValue:
-        message = str(error)
-        page = Response(render_template("error.html", code=code, message=message[:1].upper() + message[1:] + "."))
-        page.status_code = code
         if isinstance(error, errors.Busy):
-            page.headers["Retry-After"] = str(error.retry_after)
-        return page
+            # The page's own words (wait a few seconds), and when to come back.
+            busy = render_template("error.html", code=code)
+            return busy, code, {"Retry-After": str(error.retry_after)}
+        line = str(error).rstrip(".")
+        return render_template("error.html", code=code, message=line[:1].upper() + line[1:] + "."), code
 
     for kind, code in DOMAIN_ERRORS:
         app.register_error_handler(kind, lambda error, code=code: domain_error(code, error))

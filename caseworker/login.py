@@ -6,7 +6,7 @@ nor which factor was wrong, nor whether the account is paused.
 
 from __future__ import annotations
 
-from flask import g, redirect, render_template, request, url_for
+from flask import redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from cases import audit
@@ -31,8 +31,9 @@ def _login_page(error: str | None = None, status: int = 200, target: str | None 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
     target = safe_next(request.values.get("next"))
-    if g.get("user") is not None:
-        return redirect(target or home_for(g.user))
+    worker = staff_session.logged_in()
+    if worker is not None:
+        return redirect(target or home_for(worker))
     if request.method == "GET":
         return _login_page(target=target)
     refuse_cross_site()
@@ -53,9 +54,10 @@ def login() -> ResponseReturnValue:
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
-    if g.get("user") is not None:
+    worker = staff_session.logged_in()
+    if worker is not None:
         with desk().db.session() as session:
-            audit.record(session, "logout", actor_id=g.user.id, detail=g.user.username)
+            audit.record(session, "logout", actor_id=worker.id, detail=worker.username)
         staff_session.end()
     response = redirect(url_for("auth.login"))
     staff_session.delete_cookie(response)

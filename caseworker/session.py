@@ -76,9 +76,15 @@ def load() -> None:
         g.user, g.keyring, g.sid = staff.worker, staff.ring, staff.sid
 
 
+def logged_in() -> Caseworker | None:
+    """The account this request's session belongs to, if any."""
+    worker: Caseworker | None = g.get("user")
+    return worker
+
+
 def user() -> Caseworker:
     """The logged-in account (only behind ``require``)."""
-    worker: Caseworker | None = g.get("user")
+    worker = logged_in()
     if worker is None:
         raise RuntimeError("no staff session: the view lacks @require")
     return worker
@@ -157,7 +163,7 @@ def require(*roles: Role) -> Callable[[View[P]], View[P]]:
     def decorate(view: View[P]) -> View[P]:
         @functools.wraps(view)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
-            worker: Caseworker | None = g.get("user")
+            worker = logged_in()
             if worker is None:
                 return redirect(url_for("auth.login", next=request.path))
             if roles and worker.role not in roles:
