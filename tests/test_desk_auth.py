@@ -468,6 +468,17 @@ def test_guessing_the_current_password_from_a_session_locks_the_account(app, dat
     assert worker_named(database, "admin").locked_until is not None
 
 
+def test_a_password_change_after_the_key_changed_is_a_conflict(app, database) -> None:  # type: ignore[no-untyped-def]
+    client = logged_in_client(app, database)
+    csrf = csrf_of(client, app, "/account")
+    with database.session() as session:
+        session.execute(update(Caseworker).values(key_id="00" * 8))
+    data = {"csrf": csrf, "current": ADMIN_PASSWORD, "new": "a brand new passphrase", "again": "a brand new passphrase"}
+    response = client.post("/account/password", data=data)
+    assert response.status_code == 409 and "changed meanwhile" in response.get_data(as_text=True)
+    assert not events(database, "account.password")
+
+
 def test_preferences_language_and_email(app, database) -> None:  # type: ignore[no-untyped-def]
     client = logged_in_client(app, database)
     csrf = csrf_of(client, app, "/account")
