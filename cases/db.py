@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -59,3 +59,8 @@ class Database:
                 yield session
         finally:
             self._open.depth -= 1
+
+    def ping(self) -> None:
+        """Raises if the database does not answer (for health checks)."""
+        with self.session() as session:
+            session.execute(text("SELECT 1"))

@@ -12,18 +12,18 @@ from crypto import passwords as key_locking
 from crypto.kdf import Argon2Params
 from crypto.keys import KeyPair, fingerprint
 
-from . import keyring, tokens
+from . import errors, keyring, tokens
 from .clock import today
 from .intake_keys import current
 from .models import Caseworker, IntakeKey, Role, Setting
 from .passwords import check_strength, hash_password
 
 
-class AlreadyInitialised(Exception):
+class AlreadyInitialised(errors.Conflict):
     pass
 
 
-class UserExists(Exception):
+class UserExists(errors.Conflict):
     pass
 
 
@@ -42,7 +42,7 @@ def create_caseworker(session: Session, username: str, password: str, role: Role
     """A new account with its own key pair; it holds no intake key until granted."""
     username = username.strip()
     if not username or len(username) > 64:
-        raise ValueError("a username needs 1 to 64 characters")
+        raise errors.Invalid("a username needs 1 to 64 characters")
     check_strength(password)
     if session.scalar(select(Caseworker).where(Caseworker.username == username)):
         raise UserExists(f"a caseworker named {username!r} already exists")

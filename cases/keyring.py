@@ -35,13 +35,31 @@ class Keyring:
         self.intake.clear()
 
 
+def _wraps_to(session: Session, owner: KeyPair) -> list[WrappedKey]:
+    return list(session.scalars(select(WrappedKey).where(WrappedKey.recipient_key_id == owner.id.hex())))
+
+
+def _add(ring: Keyring, wraps: list[WrappedKey]) -> None:
+    for wrapped in wraps:
+        pair = keywrap.unwrap(wrapped.envelope, ring.owner, bytes.fromhex(wrapped.intake_key_id))
+        ring.intake[pair.id] = pair
+
+
 def _unwrap_all(session: Session, owner: KeyPair) -> Keyring:
     ring = Keyring(owner=owner)
-    wraps = session.scalars(select(WrappedKey).where(WrappedKey.recipient_key_id == owner.id.hex()))
-    for wrapped in wraps:
-        pair = keywrap.unwrap(wrapped.envelope, owner, bytes.fromhex(wrapped.intake_key_id))
-        ring.intake[pair.id] = pair
+    _add(ring, _wraps_to(session, owner))
     return ring
+
+
+def with_new_wraps(session: Session, ring: Keyring) -> Keyring:
+    """``ring`` itself if it holds every intake key wrapped to its owner; else a new Keyring that
+    also holds the ones wrapped since (``ring`` is left as it was, for whoever still uses it)."""
+    missing = [w for w in _wraps_to(session, ring.owner) if bytes.fromhex(w.intake_key_id) not in ring.intake]
+    if not missing:
+        return ring
+    fresh = Keyring(owner=ring.owner, intake=dict(ring.intake))
+    _add(fresh, missing)
+    return fresh
 
 
 def unlock(session: Session, caseworker: Caseworker, password: str) -> Keyring:

@@ -9,10 +9,12 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from crypto.kdf import Argon2Params
 
+from . import errors
+
 MIN_PASSWORD_LENGTH = 12
 
 
-class WeakPassword(ValueError):
+class WeakPassword(errors.Invalid):
     pass
 
 

@@ -2,15 +2,16 @@
 
 CSRF is checked for every post within a staff session before the view runs (session.bind_csrf),
 so these forms do not check it again. Login and enrolment happen before any session exists:
-their cookies are SameSite=Strict and cross-site posts are refused (auth._refuse_cross_site).
+their cookies are SameSite=Strict and cross-site posts are refused (auth.refuse_cross_site).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from wtforms import Field, HiddenField, PasswordField, SelectField, StringField
-from wtforms.validators import InputRequired, Length, Optional, ValidationError
+# WTForms ships no type information (and the project installs no stubs for it).
+from wtforms import Field, HiddenField, PasswordField, SelectField, StringField  # type: ignore[import-untyped]
+from wtforms.validators import InputRequired, Length, Optional, ValidationError  # type: ignore[import-untyped]
 
 from .forms import DeskForm
 

@@ -1,113 +1,137 @@
-"""Staff sessions: a row in the database, the unlocked keys in this process's memory only.
+"""The staff session in the web app: its cookie, ``g.user``/``g.keyring``/``g.sid``, the CSRF token
+bound to it, and ``require``, the one place a view's principal is resolved and refused.
 
-The cookie holds a random value; the database holds the SHA-256 of the host name it was issued on
-and that value, and the times needed for the idle and absolute timeouts. So a cookie replayed
-through another host name (the intake's, say) names no session. The caseworker's unlocked Keyring
-lives in ``KeyVault`` keyed by the same hash, never in a cookie or on disk. Logout, expiry (swept
-from memory even if nobody comes back) or a restart of the process destroys it, and a session
-without its keys counts as logged out.
+The rows and the unlocked keys are the domain's (cases/staff_sessions.py); this module only
+turns a request's cookie and host name into a session id and back into a cookie.
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
 import functools
 import hashlib
 import hmac
-import secrets
 import threading
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import ParamSpec
 
 from flask import Flask, Request, Response, abort, current_app, g, redirect, request, url_for
 from flask import session as flask_session
-from flask.sessions import SecureCookieSession, SessionInterface
+from flask.sessions import SecureCookieSession, SessionInterface, SessionMixin
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import delete, or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.wrappers import Response as BaseResponse
 
-from cases import audit
-from cases.clock import now
+from cases import audit, staff_sessions
 from cases.config import host_name
 from cases.keyring import Keyring
-from cases.models import Caseworker, Role, StaffSession
+from cases.models import Caseworker, Role
+from cases.staff_sessions import KeyVault
 
 from .context import desk
 
 COOKIE = "desk_session"
-IDLE = dt.timedelta(minutes=30)
-ABSOLUTE = dt.timedelta(hours=12)
 SWEEP_SECONDS = 60
 CSRF_FIELD = "csrf"
+STAFF = (Role.ADMIN, Role.CASEWORKER)  # roles that may open cases
+
+P = ParamSpec("P")
+View = Callable[P, ResponseReturnValue]
 
 
-@dataclass
-class _Held:
-    ring: Keyring
-    created: dt.datetime
-    seen: dt.datetime
+def vault() -> KeyVault:
+    return desk().vault
 
 
-class KeyVault:
-    """Unlocked keyrings by session hash, in memory; thread-safe. Keys of sessions past their idle
-    or absolute timeout are forgotten by ``purge``, which a background thread runs every minute."""
+def session_id(cookie: str, host: str | None = None) -> str:
+    """The session id of ``cookie`` on this request's host name (or ``host``)."""
+    return staff_sessions.session_id(cookie, request.host if host is None else host)
 
-    def __init__(self) -> None:
-        self._rings: dict[str, _Held] = {}
-        self._lock = threading.Lock()
 
-    def put(self, sid: str, ring: Keyring) -> None:
-        moment = now()
-        with self._lock:
-            held = self._rings.get(sid)
-            self._rings[sid] = _Held(ring, held.created if held else moment, moment)
+def start(worker: Caseworker, ring: Keyring) -> str:
+    """Open a session; returns the cookie value to set (``set_cookie``)."""
+    cookie = staff_sessions.new_cookie()
+    staff_sessions.start(desk().db, vault(), worker, ring, session_id(cookie))
+    return cookie
 
-    def get(self, sid: str) -> Keyring | None:
-        with self._lock:
-            held = self._rings.get(sid)
-        return held.ring if held else None
 
-    def touch(self, sid: str) -> Keyring | None:
-        """The keyring of a session in use now (restarts its idle time)."""
-        with self._lock:
-            held = self._rings.get(sid)
-            if held is None:
-                return None
-            held.seen = now()
-            return held.ring
+def set_cookie(response: BaseResponse, cookie: str) -> None:
+    # No Max-Age or Expires: the cookie dies with the browser; the server enforces the timeouts.
+    secure = desk().settings.secure_cookies
+    response.set_cookie(COOKIE, cookie, httponly=True, samesite="Strict", secure=secure, path="/")
 
-    def drop(self, sid: str) -> None:
-        with self._lock:
-            held = self._rings.pop(sid, None)
-        if held is not None:
-            held.ring.forget()
 
-    def purge(self, moment: dt.datetime | None = None) -> int:
-        """Forget every keyring idle or alive too long; returns how many."""
-        moment = moment or now()
-        with self._lock:
-            stale = [
-                sid
-                for sid, held in self._rings.items()
-                if moment - held.seen > IDLE or moment - held.created > ABSOLUTE
-            ]
-            dropped = [self._rings.pop(sid) for sid in stale]
-        for held in dropped:
-            held.ring.forget()
-        return len(dropped)
+def delete_cookie(response: BaseResponse) -> None:
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="Strict")
 
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._rings)
+
+def load() -> None:
+    """before_request: set g.user, g.keyring and g.sid, or leave them None."""
+    g.user = g.keyring = g.sid = None
+    cookie = request.cookies.get(COOKIE)
+    if not cookie or len(cookie) > staff_sessions.MAX_COOKIE:
+        return
+    staff = staff_sessions.load(desk().db, vault(), session_id(cookie))
+    if staff is not None:
+        g.user, g.keyring, g.sid = staff.worker, staff.ring, staff.sid
+
+
+def logged_in() -> Caseworker | None:
+    """The account this request's session belongs to, if any."""
+    worker: Caseworker | None = g.get("user")
+    return worker
+
+
+def user() -> Caseworker:
+    """The logged-in account (only behind ``require``)."""
+    worker = logged_in()
+    if worker is None:
+        raise RuntimeError("no staff session: the view lacks @require")
+    return worker
+
+
+def keyring() -> Keyring:
+    """The logged-in account's unlocked keys (only behind ``require``)."""
+    ring: Keyring | None = g.get("keyring")
+    if ring is None:
+        raise RuntimeError("no staff session: the view lacks @require")
+    return ring
+
+
+def reload_keyring() -> None:
+    """After a grant or a rotation replaced this session's keyring in the vault."""
+    if g.get("sid"):
+        g.keyring = vault().get(g.sid) or g.keyring
+
+
+def end() -> None:
+    if g.get("sid"):
+        staff_sessions.end(desk().db, vault(), g.sid)
+    g.user = g.keyring = g.sid = None
+
+
+def end_all_for(caseworker_id: int) -> None:
+    """When an account is disabled or its password changes elsewhere."""
+    staff_sessions.end_all_for(desk().db, vault(), caseworker_id)
+
+
+def replace_all(worker: Caseworker, ring: Keyring) -> str:
+    """Every session of the account ends, this one included, and a fresh one with the same keys
+    takes this one's place: whoever held an old session cookie (another device, a thief) is out.
+    Returns the new cookie; the CSRF token is bound to the new session from here on."""
+    survivor = Keyring(owner=ring.owner, intake=dict(ring.intake))
+    end_all_for(worker.id)
+    g.sid = None
+    cookie = start(worker, survivor)
+    g.sid, g.keyring = session_id(cookie), survivor
+    rebind_csrf()
+    return cookie
 
 
 def start_sweeper(app: Flask, every: float = SWEEP_SECONDS) -> threading.Event:
-    """Run ``purge_expired`` every ``every`` seconds until the returned event is set, so keys of
-    abandoned sessions leave memory even if nobody comes back. The thread holds the app only
-    weakly: a discarded app takes it along."""
+    """Forget the keys and rows of expired sessions every ``every`` seconds until the returned
+    event is set, so keys of abandoned sessions leave memory even if nobody comes back. The
+    thread holds the app only weakly: a discarded app takes it along."""
     stop = threading.Event()
     ref = weakref.ref(app)
 
@@ -116,98 +140,12 @@ def start_sweeper(app: Flask, every: float = SWEEP_SECONDS) -> threading.Event:
             alive = ref()
             if alive is None:
                 return
-            with alive.app_context(), contextlib.suppress(SQLAlchemyError):
-                purge_expired()  # keys leave memory first; a database hiccup waits for the next round
+            with alive.app_context():
+                staff_sessions.sweep(desk().db, vault())
             del alive
 
     threading.Thread(target=run, name="desk-session-sweeper", daemon=True).start()
     return stop
-
-
-def session_id(cookie: str, host: str | None = None) -> str:
-    """What the database and the vault know a session by: bound to the host name it was opened
-    on, so the same cookie sent through any other host name opens nothing."""
-    name = host_name(request.host if host is None else host) or ""
-    return hashlib.sha256(f"{name}\0{cookie}".encode("utf-8", "replace")).hexdigest()
-
-
-def vault() -> KeyVault:
-    return desk().vault
-
-
-def start(worker: Caseworker, ring: Keyring) -> str:
-    """Open a session; returns the cookie value to set."""
-    cookie = secrets.token_urlsafe(32)
-    sid = session_id(cookie)
-    moment = now()
-    with desk().db.session() as session:
-        session.add(StaffSession(id=sid, caseworker_id=worker.id, created_at=moment, last_seen_at=moment))
-    vault().put(sid, ring)
-    return cookie
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)  # SQLite drops the zone
-
-
-def load() -> None:
-    """before_request: set g.user, g.keyring and g.sid, or leave them None. A session that ends
-    while this runs (logout or expiry in another request) simply counts as logged out."""
-    g.user = g.keyring = g.sid = None
-    cookie = request.cookies.get(COOKIE)
-    if not cookie or len(cookie) > 128:
-        return
-    sid = session_id(cookie)
-    moment = now()
-    with desk().db.session() as session:
-        row = session.get(StaffSession, sid)
-        ring = vault().touch(sid)
-        if row is None:
-            vault().drop(sid)
-            return
-        expired = moment - _aware(row.last_seen_at) > IDLE or moment - _aware(row.created_at) > ABSOLUTE
-        worker = session.get(Caseworker, row.caseworker_id)
-        if expired or ring is None or worker is None or worker.disabled:
-            session.execute(delete(StaffSession).where(StaffSession.id == sid))
-            vault().drop(sid)
-            return
-        session.expunge(row)
-        # A statement, not an ORM flush: a row deleted meanwhile updates nothing instead of raising.
-        touch = update(StaffSession).where(StaffSession.id == sid).values(last_seen_at=moment)
-        if session.scalar(touch.returning(StaffSession.id)) is None:
-            vault().drop(sid)
-            return
-        session.expunge(worker)
-    g.user, g.keyring, g.sid = worker, ring, sid
-
-
-def purge_expired() -> None:
-    """Forget the keys of sessions past their timeouts, then delete their rows."""
-    moment = now()
-    vault().purge(moment)
-    with desk().db.session() as session:
-        stale = or_(StaffSession.last_seen_at < moment - IDLE, StaffSession.created_at < moment - ABSOLUTE)
-        for sid in list(session.scalars(select(StaffSession.id).where(stale))):
-            vault().drop(sid)
-        session.execute(delete(StaffSession).where(stale))
-
-
-def end() -> None:
-    if g.get("sid"):
-        with desk().db.session() as session:
-            session.execute(delete(StaffSession).where(StaffSession.id == g.sid))
-        vault().drop(g.sid)
-    g.user = g.keyring = g.sid = None
-
-
-def end_all_for(caseworker_id: int) -> None:
-    """When an account is disabled or its password changes elsewhere."""
-    mine = StaffSession.caseworker_id == caseworker_id
-    with desk().db.session() as session:
-        for sid in list(session.scalars(select(StaffSession.id).where(mine))):
-            vault().drop(sid)
-        # A statement: a session that a logout ends meanwhile is no error.
-        session.execute(delete(StaffSession).where(mine))
 
 
 def check_host() -> None:
@@ -216,6 +154,27 @@ def check_host() -> None:
     expected = desk().settings.desk_host
     if expected and host_name(request.host) != expected:
         abort(421)
+
+
+def require(*roles: Role) -> Callable[[View[P]], View[P]]:
+    """Login required (else to the login page); with roles, only those roles (others get 403,
+    which is audited)."""
+
+    def decorate(view: View[P]) -> View[P]:
+        @functools.wraps(view)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
+            worker = logged_in()
+            if worker is None:
+                return redirect(url_for("auth.login", next=request.path))
+            if roles and worker.role not in roles:
+                with desk().db.session() as session:
+                    audit.record(session, "access.denied", actor_id=worker.id, detail=request.path[:200])
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 # --- CSRF: Flask-WTF's tokens, bound to the staff session --------------------------------------
@@ -228,7 +187,7 @@ class RequestOnlySession(SessionInterface):
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession:
         return SecureCookieSession()
 
-    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         return None
 
 
@@ -240,7 +199,8 @@ def install_csrf(app: Flask) -> CSRFProtect:
         WTF_CSRF_TIME_LIMIT=None,  # the staff session's own timeouts bound it
         WTF_CSRF_SSL_STRICT=False,  # the desk sends no Referer (Referrer-Policy: no-referrer)
     )
-    return CSRFProtect(app)
+    protect: CSRFProtect = CSRFProtect(app)
+    return protect
 
 
 def rebind_csrf() -> None:
@@ -259,25 +219,3 @@ def bind_csrf(protect: CSRFProtect) -> None:
     rebind_csrf()
     if g.get("sid"):
         protect.protect()
-
-
-def require(*roles: Role) -> Callable:
-    """Login required; with roles, only those roles (others get 403, which is audited)."""
-
-    def decorate(view: Callable) -> Callable:
-        @functools.wraps(view)
-        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
-            if g.get("user") is None:
-                return redirect(url_for("auth.login", next=request.path))
-            if roles and g.user.role not in roles:
-                with desk().db.session() as session:
-                    audit.record(session, "access.denied", actor_id=g.user.id, detail=request.path[:200])
-                abort(403)
-            return view(*args, **kwargs)
-
-        return wrapper
-
-    return decorate
-
-
-STAFF = (Role.ADMIN, Role.CASEWORKER)  # roles that may open cases

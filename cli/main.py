@@ -16,10 +16,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from cases import audit, blob_sweep, installation, keyring, migrate, retention
+from cases import audit, blob_sweep, installation, keyring, migrate, notices, retention
 from cases.blobs import FilesystemBlobStore
-from cases.config import ConfigError, Settings, create_secret, host_name, readme_table
+from cases.config import Settings, create_secret, host_name, readme_table
 from cases.db import Database
+from cases.errors import DomainError
 from cases.intake_keys import NoIntakeKey, describe
 from cases.models import AuditEvent, Caseworker, Role
 from crypto.errors import CryptoError
@@ -144,13 +145,8 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_notify(args: argparse.Namespace, settings: Settings) -> None:
-    from caseworker import notifier
-
-    try:
-        outcome = notifier.run(open_database(settings), settings.mail)
-    except notifier.NotifyError as exc:
-        raise UserError(str(exc)) from None
-    print(outcome.summary())
+    # A NotifyError is a DomainError: one line on stderr, status 2, the cases stay pending.
+    print(notices.run(open_database(settings), settings.mail).summary())
 
 
 def cmd_settings(args: argparse.Namespace, settings: Settings) -> None:
@@ -252,10 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         status = args.func(args, settings)
-    except (UserError, ConfigError, NoIntakeKey, CryptoError, ValueError) as exc:
-        print(f"reprisals: {exc}", file=sys.stderr)
-        return 2
-    except (installation.AlreadyInitialised, installation.UserExists) as exc:
+    except (DomainError, NoIntakeKey, CryptoError, ValueError) as exc:
         print(f"reprisals: {exc}", file=sys.stderr)
         return 2
     except OperationalError as exc:

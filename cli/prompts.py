@@ -5,10 +5,11 @@ from __future__ import annotations
 import getpass
 import sys
 
+from cases import errors
 from cases.passwords import WeakPassword, check_strength
 
 
-class UserError(Exception):
+class UserError(errors.DomainError):
     """A mistake the person can fix; printed as one line, exit status 2."""
 
 

@@ -17,11 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import caseworker
-from cases import keyring, reports
+from cases import keyring, reports, totp
 from cases.intake_keys import current
 from cases.models import Case, Caseworker, SealedIn
 from caseworker import session as staff_session
-from caseworker import totp
 from crypto.envelope import Purpose, seal
 from crypto.keys import KeyPair
 
@@ -29,7 +28,7 @@ from .conftest import ADMIN_PASSWORD
 
 
 class FakeTime:
-    """Stands in for the ``time`` module inside caseworker.totp, so tests pick the time step."""
+    """Stands in for the ``time`` module inside cases.totp, so tests pick the time step."""
 
     def __init__(self) -> None:
         import time

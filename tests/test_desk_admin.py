@@ -8,10 +8,9 @@ import re
 import pytest
 from sqlalchemy import select, text
 
-from cases import audit, installation, keyring
+from cases import audit, installation, keyring, totp
 from cases.intake_keys import current
 from cases.models import Caseworker, Role, StaffSession, WrappedKey
-from caseworker import totp
 from crypto.errors import BadPassword
 from crypto.keys import key_id
 

@@ -17,11 +17,11 @@ from sqlalchemy import select, text, update
 import cases.keyring
 import cases.passwords
 import crypto.passwords
-from cases import audit, installation, keyring
+from cases import audit, installation, keyring, staff_enrolment, staff_sessions, staff_throttle, totp
 from cases.db import Database
 from cases.models import AuditEvent, Caseworker, Role, StaffSession
-from caseworker import auth, throttle, totp
 from caseworker import session as staff_session
+from caseworker.enrolment import ENROL_COOKIE
 from crypto.errors import BadPassword
 
 from .conftest import ADMIN_PASSWORD
@@ -118,7 +118,7 @@ def test_first_login_enrols_an_authenticator_before_any_session(app, database, c
     client = app.test_client()
     response = post_login(client, "admin", ADMIN_PASSWORD)
     assert response.status_code == 302 and session_cookie(response) is None
-    enrol_cookie = next(h for h in response.headers.getlist("Set-Cookie") if h.startswith(auth.ENROL_COOKIE))
+    enrol_cookie = next(h for h in response.headers.getlist("Set-Cookie") if h.startswith(ENROL_COOKIE))
     assert "HttpOnly" in enrol_cookie and "SameSite=Strict" in enrol_cookie and "Max-Age=600" in enrol_cookie
     assert client.get("/account").status_code == 302, "no session before the first code"
 
@@ -205,13 +205,13 @@ def test_untrusted_failures_pause_the_account_but_not_its_own_browser(
 ) -> None:
     own = app.test_client()
     first = post_login(own, "admin", ADMIN_PASSWORD, code_for(enrolled, clock))
-    device = next(h for h in first.headers.getlist("Set-Cookie") if h.startswith(f"{throttle.DEVICE_COOKIE}="))
+    device = next(h for h in first.headers.getlist("Set-Cookie") if h.startswith(f"{staff_throttle.DEVICE_COOKIE}="))
     assert "HttpOnly" in device and "SameSite=Strict" in device and "Path=/login" in device
     assert "admin" not in device.split(";")[0], "nothing identifying in the device cookie"
     own.post("/logout", data={"csrf": csrf_of(own, app, "/account")})
 
     outsider = app.test_client()
-    for _ in range(auth.MAX_FAILURES):
+    for _ in range(staff_throttle.MAX_FAILURES):
         assert post_login(outsider, "admin", "wrong password, again", "123456").status_code == 401
     worker = worker_named(database, "admin")
     assert worker.failed_logins == 5 and worker.locked_until is not None
@@ -247,7 +247,7 @@ def test_a_trusted_browser_that_keeps_failing_is_trusted_no_more(
     own = app.test_client()
     assert session_cookie(post_login(own, "admin", ADMIN_PASSWORD, code_for(enrolled, clock)))
     own.post("/logout", data={"csrf": csrf_of(own, app, "/account")})
-    for _ in range(throttle.DEVICE_FAILURES):
+    for _ in range(staff_throttle.DEVICE_FAILURES):
         assert post_login(own, "admin", "a wrong guess", "123456").status_code == 401
     assert worker_named(database, "admin").failed_logins == 0, "a trusted browser's failures are its own"
     assert post_login(own, "admin", "a wrong guess", "123456").status_code == 401
@@ -258,8 +258,8 @@ def test_a_forged_device_cookie_is_not_trusted(
     app: Flask, database: Database, enrolled: bytes, clock: FakeTime
 ) -> None:
     outsider = app.test_client()
-    outsider.set_cookie(throttle.DEVICE_COOKIE, "made-up.0123abcd", path="/login")
-    for _ in range(auth.MAX_FAILURES):
+    outsider.set_cookie(staff_throttle.DEVICE_COOKIE, "made-up.0123abcd", path="/login")
+    for _ in range(staff_throttle.MAX_FAILURES):
         post_login(outsider, "admin", "wrong password, again", "123456")
     assert worker_named(database, "admin").locked_until is not None
 
@@ -269,7 +269,7 @@ def test_lock_grows_to_an_hour_at_most() -> None:
     moment = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     minutes = []
     for _ in range(14):
-        auth.register_failure(worker, moment)
+        staff_throttle.register_failure(worker, moment)
         minutes.append(0 if worker.locked_until is None else (worker.locked_until - moment).seconds // 60)
     assert minutes == [0, 0, 0, 0, 1, 2, 4, 8, 16, 32, 60, 60, 60, 60]
 
@@ -335,7 +335,7 @@ def test_login_form_keeps_a_local_next_and_cross_site_posts_are_refused(app) -> 
 def test_enrolment_gives_up_after_five_wrong_codes(app, database) -> None:  # type: ignore[no-untyped-def]
     client = app.test_client()
     post_login(client, "admin", ADMIN_PASSWORD)
-    for _ in range(auth.ENROL_TRIES - 1):
+    for _ in range(staff_enrolment.ENROL_TRIES - 1):
         assert client.post("/login/enrol", data={"code": "000000"}).status_code == 400
     last = client.post("/login/enrol", data={"code": "000000"})
     assert "expired" in last.get_data(as_text=True)
@@ -347,7 +347,7 @@ def test_enrolment_gives_up_after_five_wrong_codes(app, database) -> None:  # ty
 def test_enrolment_expires(app, database, clock) -> None:  # type: ignore[no-untyped-def]
     client = app.test_client()
     post_login(client, "admin", ADMIN_PASSWORD)
-    pending = app.extensions["rri.login"].enrolments
+    pending = app.extensions["rri.desk"].logins.enrolments
     for enrolment in pending._pending.values():
         enrolment.expires = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     response = client.post("/login/enrol", data={"code": "123456"})
@@ -393,7 +393,7 @@ def test_idle_and_absolute_timeouts_log_out(app, database, column) -> None:  # t
     client = logged_in_client(app, database)
     assert client.get("/account").status_code == 200
     sid = _only_session(database).id
-    age = staff_session.IDLE if column == "last_seen_at" else staff_session.ABSOLUTE
+    age = staff_sessions.IDLE if column == "last_seen_at" else staff_sessions.ABSOLUTE
     with database.session() as session:
         session.execute(update(StaffSession).values({column: dt.datetime.now(dt.UTC) - age - dt.timedelta(seconds=5)}))
     response = client.get("/account")
@@ -460,12 +460,23 @@ def test_password_change_relocks_the_key_and_ends_other_sessions(app, database, 
 
 def test_guessing_the_current_password_from_a_session_locks_the_account(app, database) -> None:  # type: ignore[no-untyped-def]
     client = logged_in_client(app, database)
-    for _ in range(auth.MAX_FAILURES - 1):
+    for _ in range(staff_throttle.MAX_FAILURES - 1):
         assert _change(client, app, "a wrong guess here", "a brand new passphrase").status_code == 400
     response = _change(client, app, "a wrong guess here", "a brand new passphrase")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
     assert client.get("/account").status_code == 302
     assert worker_named(database, "admin").locked_until is not None
+
+
+def test_a_password_change_after_the_key_changed_is_a_conflict(app, database) -> None:  # type: ignore[no-untyped-def]
+    client = logged_in_client(app, database)
+    csrf = csrf_of(client, app, "/account")
+    with database.session() as session:
+        session.execute(update(Caseworker).values(key_id="00" * 8))
+    data = {"csrf": csrf, "current": ADMIN_PASSWORD, "new": "a brand new passphrase", "again": "a brand new passphrase"}
+    response = client.post("/account/password", data=data)
+    assert response.status_code == 409 and "changed meanwhile" in response.get_data(as_text=True)
+    assert not events(database, "account.password")
 
 
 def test_preferences_language_and_email(app, database) -> None:  # type: ignore[no-untyped-def]

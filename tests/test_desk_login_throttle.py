@@ -16,11 +16,10 @@ import pytest
 from sqlalchemy import update
 
 import caseworker
-from cases import installation
+from cases import installation, staff_throttle, totp
 from cases.config import Settings
 from cases.db import Database
 from cases.models import Caseworker, Role
-from caseworker import throttle, totp
 from crypto.kdf import Argon2Params
 
 from .cli_helpers import ADMIN_PASSWORD, init
@@ -69,11 +68,15 @@ def time_in(minutes: int) -> dt.datetime:
 
 
 def test_slots_answer_busy_but_keep_one_for_trusted_browsers() -> None:
-    slots = throttle.Argon2Slots(1)
+    slots = staff_throttle.Argon2Slots(1)
     with slots.take():
-        with pytest.raises(throttle.Busy), slots.take(wait=0.05):
+        with pytest.raises(staff_throttle.Busy), slots.take(wait=0.05):
             pass
-        with slots.take(trusted=True, wait=0.05), pytest.raises(throttle.Busy), slots.take(trusted=True, wait=0.05):
+        with (
+            slots.take(trusted=True, wait=0.05),
+            pytest.raises(staff_throttle.Busy),
+            slots.take(trusted=True, wait=0.05),
+        ):
             pass
     with slots.take(wait=0.05):
         pass
@@ -157,7 +160,7 @@ def test_a_login_flood_gets_503_and_leaves_the_inbox_fast(env: dict[str, str], d
     statuses = [status for status, _ in answers]
     assert set(statuses) <= {401, 503}, set(statuses)
     assert statuses.count(503) > 0, "the argon2 bound answered 503"
-    assert all(retry == str(throttle.RETRY_AFTER_SECONDS) for status, retry in answers if status == 503)
+    assert all(retry == str(staff_throttle.RETRY_AFTER_SECONDS) for status, retry in answers if status == 503)
     print(
         f"flood: {statuses.count(401)} x 401, {statuses.count(503)} x 503; inbox median "
         f"{statistics.median(quiet):.3f} s quiet, {statistics.median(inbox):.3f} s in the flood"

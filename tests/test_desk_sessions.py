@@ -14,6 +14,7 @@ from flask import Flask
 from sqlalchemy import delete, select
 
 import caseworker
+from cases import staff_sessions
 from cases.config import Settings
 from cases.db import Database
 from cases.keyring import Keyring
@@ -46,7 +47,7 @@ def test_keys_of_abandoned_sessions_are_swept_from_memory(app: Flask, database: 
         assert vault.get(sid) is ring, "a live session keeps its keys"
         # Nobody comes back: the session idles past its timeout.
         with database.session() as session:
-            idle = dt.datetime.now(dt.UTC) - staff_session.IDLE - dt.timedelta(seconds=5)
+            idle = dt.datetime.now(dt.UTC) - staff_sessions.IDLE - dt.timedelta(seconds=5)
             session.get_one(StaffSession, sid).last_seen_at = idle
         vault._rings[sid].seen = idle
         deadline = time.monotonic() + 5
@@ -67,7 +68,7 @@ def test_the_absolute_timeout_sweeps_a_busy_session_too(app: Flask, database: Da
     vault = app.extensions["rri.desk"].vault
     logged_in_client(app, database)
     sid = _sid(database)
-    later = dt.datetime.now(dt.UTC) + staff_session.ABSOLUTE + dt.timedelta(seconds=1)
+    later = dt.datetime.now(dt.UTC) + staff_sessions.ABSOLUTE + dt.timedelta(seconds=1)
     vault._rings[sid].seen = later  # in use a moment ago, but open for too long
     assert vault.purge(later) == 1 and vault.get(sid) is None
 

@@ -14,10 +14,9 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 
 import caseworker
-from cases import installation
+from cases import installation, notices
 from cases.config import ConfigError, MailSettings, Settings
 from cases.models import Case, Caseworker, Role
-from caseworker import notifier
 
 from .cli_helpers import assert_one_line_error, run_cli
 from .desk_helpers import file_report
@@ -97,15 +96,15 @@ def test_the_assignee_alone_is_told_and_nothing_about_the_case_is_in_the_mail(da
     inbox, port = smtp
     case_id = _case(database, pending=True, assigned=staff["bea"])
     quiet = _case(database, pending=False)
-    outcome = notifier.run(database, _mail(port))
+    outcome = notices.run(database, _mail(port))
     assert (outcome.sent, outcome.cleared) == (1, 1)
     assert inbox.to() == ["bea@example.org"]
     raw = inbox.mails[0][1]
     for secret in (CANARY, COUNTRY, case_id, quiet):
         assert secret.encode() not in raw
     mail = email.message_from_bytes(raw, policy=email.policy.default)
-    assert mail["Subject"] == notifier.SUBJECT
-    assert mail.get_content().replace("\r\n", "\n").strip() == f"{notifier.BODY}\n\n{DESK}"
+    assert mail["Subject"] == notices.SUBJECT
+    assert mail.get_content().replace("\r\n", "\n").strip() == f"{notices.BODY}\n\n{DESK}"
     assert _pending(database) == set()
 
 
@@ -115,18 +114,18 @@ def test_unassigned_cases_go_to_every_enabled_staff_member_once_per_run(database
     _case(database, pending=True)
     _case(database, pending=True, assigned=staff["eve"])  # no address: everyone instead
     _case(database, pending=True, assigned=staff["bea"])
-    outcome = notifier.run(database, _mail(port))
+    outcome = notices.run(database, _mail(port))
     assert inbox.to() == ["admin@example.org", "bea@example.org"]  # not cid, dan or eve; once each
     assert (outcome.sent, outcome.cleared) == (2, 4)
     assert _pending(database) == set()
-    assert notifier.run(database, _mail(port)).summary() == "nothing to notify"
+    assert notices.run(database, _mail(port)).summary() == "nothing to notify"
     assert len(inbox.mails) == 2
 
 
 def test_a_server_that_cannot_be_reached_leaves_every_case_pending(database, staff) -> None:  # type: ignore[no-untyped-def]
     cases = {_case(database, pending=True), _case(database, pending=True, assigned=staff["bea"])}
-    with pytest.raises(notifier.NotifyError, match=r"cannot use the mail server .*2 case\(s\) stay pending"):
-        notifier.run(database, _mail(free_port()))
+    with pytest.raises(notices.NotifyError, match=r"cannot use the mail server .*2 case\(s\) stay pending"):
+        notices.run(database, _mail(free_port()))
     assert _pending(database) == cases
 
 
@@ -135,8 +134,8 @@ def test_a_refused_recipient_keeps_only_the_cases_meant_for_them_pending(databas
     inbox.refuse.add("admin@example.org")
     mine = _case(database, pending=True, assigned=staff["bea"])
     everyones = _case(database, pending=True)
-    with pytest.raises(notifier.NotifyError, match="refused"):
-        notifier.run(database, _mail(port))
+    with pytest.raises(notices.NotifyError, match="refused"):
+        notices.run(database, _mail(port))
     assert inbox.to() == ["bea@example.org"]
     assert _pending(database) == {everyones}
     assert mine not in _pending(database)
@@ -147,7 +146,7 @@ def test_with_nobody_to_mail_cases_stay_pending_and_it_says_so(database, staff, 
     with database.session() as session:
         session.execute(update(Caseworker).values(email=None))
     case_id = _case(database, pending=True)
-    outcome = notifier.run(database, _mail(port))
+    outcome = notices.run(database, _mail(port))
     assert "1 case(s) stay pending: no enabled staff member has an email address" in outcome.summary()
     assert _pending(database) == {case_id}
 

@@ -1,5 +1,9 @@
 """Login throttling that slows guessers without locking caseworkers out (OWASP "device cookies").
 
+Failures from untrusted browsers count against the account in the database (shared by every
+thread, kept over restarts): the ``MAX_FAILURES``th in a row pauses it for a minute, and each
+further one doubles the pause, up to an hour.
+
 A successful login leaves a device cookie: a random id and an HMAC binding it to that
 caseworker, nothing else (no name, no time). Failures from a browser without a valid one count
 against the account, and past the limit only such untrusted browsers are refused for a while; the
@@ -13,23 +17,57 @@ browsers have a slot of their own, so a flood does not keep the caseworker out e
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
+import math
 import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from . import errors
+from .models import Caseworker
 
 DEVICE_COOKIE = "desk_device"
 DEVICE_MAX_AGE = 365 * 24 * 3600  # a staff browser stays trusted for a year of non-use at most
 DEVICE_FAILURES = 5
 WAIT_SECONDS = 0.05  # a waiting login holds a server thread that the inbox may need
 RETRY_AFTER_SECONDS = 2
+MAX_FAILURES = 5  # the 5th untrusted failure in a row pauses the account for 1 minute, then 2, 4, ... 60
+MAX_LOCK_MINUTES = 60
 _ID_BYTES = 16
 
 
-class Busy(Exception):
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)  # SQLite drops the zone
+
+
+def minutes_locked(worker: Caseworker, moment: dt.datetime) -> int:
+    """Whole minutes (rounded up) the account stays paused; 0 if it is not."""
+    if worker.locked_until is None:
+        return 0
+    left = (_aware(worker.locked_until) - moment).total_seconds()
+    return max(1, math.ceil(left / 60)) if left > 0 else 0
+
+
+def register_failure(worker: Caseworker, moment: dt.datetime) -> None:
+    worker.failed_logins = (worker.failed_logins or 0) + 1
+    excess = worker.failed_logins - MAX_FAILURES
+    if excess >= 0:
+        worker.locked_until = moment + dt.timedelta(minutes=min(2 ** min(excess, 6), MAX_LOCK_MINUTES))
+
+
+def clear_failures(worker: Caseworker) -> None:
+    worker.failed_logins = 0
+    worker.locked_until = None
+
+
+class Busy(errors.Busy):
     """Every argon2 slot is taken; the client should retry after RETRY_AFTER_SECONDS."""
+
+    def __init__(self) -> None:
+        super().__init__("every password check slot is taken", RETRY_AFTER_SECONDS)
 
 
 class Argon2Slots:

@@ -1,7 +1,7 @@
 """Content-free email notices: "there is new activity on the desk", nothing more.
 
 Intake sets ``Case.notify_pending`` when an urgent report or a reporter's message arrives. This
-module, run by ``reprisals notify`` from cron (or by a thread in the desk app when
+module, run by ``reprisals notify`` from cron (or by a thread the desk app starts when
 RRI_NOTIFY_INTERVAL is set), mails the people who should look: the assigned caseworker, or every
 enabled admin and caseworker with an address if nobody is assigned (or the assignee cannot be
 mailed). Mail crosses servers we do not control, so the subject and body are fixed text: no case
@@ -31,9 +31,10 @@ from email.utils import formatdate, make_msgid
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from cases.config import MailSettings
-from cases.db import Database
-from cases.models import Case, Caseworker, Role
+from . import errors
+from .config import MailSettings
+from .db import Database
+from .models import Case, Caseworker, Role
 
 SUBJECT = "Caseworker desk: new activity"
 BODY = "There is new activity on the caseworker desk that needs your attention."
@@ -42,7 +43,7 @@ _ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")
 log = logging.getLogger("rri.notify")
 
 
-class NotifyError(Exception):
+class NotifyError(errors.DomainError):
     """Sending failed; the cases concerned stay pending. One line, for people."""
 
 

@@ -52,7 +52,8 @@ def provisioning_uri(secret: bytes, username: str) -> str:
 
 def qr_svg(uri: str) -> bytes:
     image = qrcode.make(uri, image_factory=qrcode.image.svg.SvgPathImage, box_size=12, border=4)
-    return image.to_string(encoding="utf-8")
+    svg: bytes = image.to_string(encoding="utf-8")  # qrcode is untyped
+    return svg
 
 
 def _context(public_key: bytes) -> bytes:
@@ -88,7 +89,7 @@ def matching_step(secret: bytes, code: str, at: float | None = None) -> int | No
     for offset in WINDOW:
         moment = at + offset * STEP
         try:
-            totp.verify(cleaned.encode(), moment)  # constant-time comparison inside
+            totp.verify(cleaned.encode(), int(moment))  # constant-time comparison inside
         except InvalidToken:
             continue
         return math.floor(moment / STEP)
