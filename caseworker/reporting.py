@@ -162,7 +162,7 @@ def _record(action: str, case_id: str | None, detail: str) -> None:
 
 @bp.get("/cases/<case_id>/export.json")
 @staff_session.require(*staff_session.STAFF)
-def case_json(case_id: str) -> ResponseReturnValue:
+def case_json(case_id: str) -> Response:
     case, document = _staff_case(case_id)
     _record("case.export", case.id, "json")
     response = Response(json.dumps(document, ensure_ascii=False, indent=2), mimetype="application/json")
@@ -200,7 +200,7 @@ def triage_rows(triage: dict[str, Any] | None, tr: Translate) -> list[tuple[str,
 
 @bp.get("/cases/<case_id>/print")
 @staff_session.require(*staff_session.STAFF)
-def case_print(case_id: str) -> ResponseReturnValue:
+def case_print(case_id: str) -> str:
     case, document = _staff_case(case_id)
     _record("case.export", case.id, "print")
     tr = catalogue(g.user.language).gettext
