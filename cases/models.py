@@ -146,7 +146,7 @@ class Case(Base):
     # of purpose triage to an intake key.
     triage_envelope: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     # The inbox index entry (country, act types, UN link, ...) under the symmetric index key
-    # (caseworker.index); filled after a caseworker unlocks, so the inbox opens fast.
+    # (cases.inbox_index); filled after a caseworker unlocks, so the inbox opens fast.
     index_blob: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     # Set by intake when an urgent case or a reporter's message arrives; cleared once the
     # caseworker side has sent its content-free notification.
