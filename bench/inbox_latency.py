@@ -28,13 +28,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Flask
 from flask.testing import FlaskClient
 from servers import PASSWORD, PG_URL, database_url
 from sqlalchemy import insert, select
 
 import caseworker
+from cases import inbox_index as index
 from cases import installation, keyring
 from cases.clock import today
 from cases.config import Settings
@@ -43,10 +43,10 @@ from cases.ids import new_id
 from cases.intake_keys import current
 from cases.models import Case, Caseworker, Direction, Message, SealedIn, Status, Submission
 from cases.questionnaire import QUESTIONS
-from caseworker import index
 from caseworker import session as staff_session
 from cli.main import open_database
 from crypto.envelope import Purpose, open_envelope, seal
+from crypto.inbox_index import EntryCipher
 from crypto.keys import KeyPair
 
 COUNTRIES = ["Example Republic", "Example Kingdom", "Example Federation", "Testland", "Samplestan", "Elsewhere"]
@@ -166,11 +166,11 @@ def raw_costs(db: Database) -> tuple[float, float]:
     with db.session() as session:
         worker = session.scalar(select(Caseworker).where(Caseworker.username == "admin"))
         ring = keyring.unlock(session, worker, PASSWORD)
-        aead = AESGCM(index.index_key(session, ring))
+        cipher = EntryCipher(index.index_key(session, ring))
         blobs = list(session.execute(select(Case.id, Case.index_blob)))
         envelopes = list(session.scalars(select(Submission.envelope).limit(500)))
     keys = ring.private_keys()
-    entry_us = per_item_us(blobs, lambda row: index.open_entry(aead, row.id, row.index_blob))  # type: ignore[attr-defined]
+    entry_us = per_item_us(blobs, lambda row: index.open_entry(cipher, row.id, row.index_blob))  # type: ignore[attr-defined]
     report_us = per_item_us(envelopes, lambda env: open_envelope(keys, Purpose.REPORT, env))  # type: ignore[arg-type]
     return entry_us, report_us
 

@@ -14,6 +14,7 @@ import enum
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     Enum,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -144,7 +146,7 @@ class Case(Base):
     # of purpose triage to an intake key.
     triage_envelope: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     # The inbox index entry (country, act types, UN link, ...) under the symmetric index key
-    # (caseworker.index); filled after a caseworker unlocks, so the inbox opens fast.
+    # (cases.inbox_index); filled after a caseworker unlocks, so the inbox opens fast.
     index_blob: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     # Set by intake when an urgent case or a reporter's message arrives; cleared once the
     # caseworker side has sent its content-free notification.
@@ -267,3 +269,16 @@ class SpentChallenge(Base):
     # SHA-256 of the challenge with the submission nonce it paid for, so that a copy of that
     # submit (a double tap on another worker) can be told apart from a replay.
     paid_for: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None)
+
+
+class PublicStatistics(Base):
+    """The last public statistics a staff member computed, for analysts, who hold no key.
+
+    In clear on purpose: only suppressed counts over cases whose reporters allowed publication
+    (cases.statistics). One row, replaced whole; the intake's role may not read it.
+    """
+
+    __tablename__ = "public_statistics"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, default=1)
+    aggregate: Mapped[str] = mapped_column(Text)  # JSON, as cases.statistics.publish returns it

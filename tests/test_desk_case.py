@@ -311,8 +311,8 @@ def test_triage_refuses_values_outside_the_lists_and_stores_nothing(desk, admin,
 
 
 def test_triage_rebuilds_the_inbox_index_when_it_exists(desk, admin, database, settings) -> None:  # type: ignore[no-untyped-def]
-    index = pytest.importorskip("caseworker.index")
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cases import inbox_index as index
+    from crypto.inbox_index import EntryCipher
 
     filed = file_case(database, settings, {"what_happened": "x", "country": "Reported", "consent_act": "yes"})
     post(admin, desk, filed.case_id, "/triage", {"verification": "credible", "country": "Triaged"})
@@ -320,14 +320,14 @@ def test_triage_rebuilds_the_inbox_index_when_it_exists(desk, admin, database, s
         case = session.get_one(Case, filed.case_id)
         admin_worker = session.scalar(select(Caseworker).where(Caseworker.username == "admin"))
         ring = keyring.unlock(session, admin_worker, ADMIN_PASSWORD)
-        stored = index.open_entry(AESGCM(index.index_key(session, ring)), case.id, case.index_blob)
+        stored = index.open_entry(EntryCipher(index.index_key(session, ring)), case.id, case.index_blob)
     # Stored by the triage itself (not on a later inbox read), and built from this very triage.
     assert stored["country"] == "Triaged" and stored["verification"] == "credible"
     assert stored["t"] == index.triage_mark(case.triage_envelope)
     post(admin, desk, filed.case_id, "/referrals", {"to": "Partner", "on": "2024-05-02"})
     with database.session() as session:
         case = session.get_one(Case, filed.case_id)
-        stored = index.open_entry(AESGCM(index.index_key(session, ring)), case.id, case.index_blob)
+        stored = index.open_entry(EntryCipher(index.index_key(session, ring)), case.id, case.index_blob)
     assert stored["t"] == index.triage_mark(case.triage_envelope)
 
 

@@ -457,8 +457,7 @@ def test_concurrent_statistics_views_do_not_lock_the_database(
 def test_racing_refreshes_of_the_stored_figures_never_fail(app: Flask, database: Database) -> None:
     """Writers that collide on SQLite are refused at once ("database is locked" when waiting could
     deadlock): a view that loses the race shows its figures and leaves the storing to the winner."""
-    from cases import statistics
-    from caseworker import reporting
+    from cases import statistics, statistics_snapshot
 
     aggregates = [
         statistics.publish(
@@ -469,13 +468,12 @@ def test_racing_refreshes_of_the_stored_figures_never_fail(app: Flask, database:
     errors: list[BaseException] = []
 
     def refresh(aggregate: dict[str, object]) -> None:
-        with app.app_context():
-            for _ in range(15):
-                try:
-                    reporting._save_aggregate(aggregate)
-                except BaseException as exc:
-                    errors.append(exc)
-                    return
+        for _ in range(15):
+            try:
+                statistics_snapshot.save(database, aggregate)
+            except BaseException as exc:
+                errors.append(exc)
+                return
 
     threads = [threading.Thread(target=refresh, args=(aggregate,)) for aggregate in aggregates]
     for thread in threads:
@@ -484,7 +482,7 @@ def test_racing_refreshes_of_the_stored_figures_never_fail(app: Flask, database:
         thread.join()
     assert not errors, errors[:1]
     with database.session() as session:
-        assert reporting.load_aggregate(session) in aggregates  # one whole copy, never a mix
+        assert statistics_snapshot.load(session) in aggregates  # one whole copy, never a mix
 
 
 def test_a_view_whose_figures_did_not_change_writes_no_figures(
@@ -496,7 +494,7 @@ def test_a_view_whose_figures_did_not_change_writes_no_figures(
     writes: list[str] = []
 
     def spy(conn: object, cursor: object, statement: str, *args: object) -> None:
-        if "settings" in statement and not statement.lstrip().upper().startswith("SELECT"):
+        if "public_statistics" in statement and not statement.lstrip().upper().startswith("SELECT"):
             writes.append(statement)
 
     event.listen(database.engine, "before_cursor_execute", spy)

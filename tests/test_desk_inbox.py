@@ -9,15 +9,15 @@ import os
 import re
 
 import pytest
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select, text, update
 
-from cases import installation, keyring, reports
+from cases import inbox, installation, keyring, reports
+from cases import inbox_index as index
 from cases.conversation import change_status, context
 from cases.intake_keys import current
 from cases.models import AuditEvent, Case, Caseworker, Direction, Message, Role, SealedIn, Status
-from caseworker import inbox, index
 from crypto.envelope import Purpose, seal
+from crypto.inbox_index import EntryCipher
 from crypto.keys import KeyPair
 
 from .conftest import ADMIN_PASSWORD
@@ -281,7 +281,7 @@ def test_entry_is_bound_to_its_case(database, installed) -> None:  # type: ignor
     with database.session() as session:
         a, b = session.get_one(Case, first), session.get_one(Case, second)
         key = index.index_key(session, ring)
-        assert index.open_entry(AESGCM(key), second, a.index_blob) is None  # copied onto another case
+        assert index.open_entry(EntryCipher(key), second, a.index_blob) is None  # copied onto another case
         b.index_blob = a.index_blob
     with database.session() as session:
         entries = index.read(session, ring, session.scalars(select(Case)).all())

@@ -14,17 +14,18 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Flask
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from cases import audit, conversation, installation, keyring
+from cases import inbox_index as index
 from cases.config import Settings
 from cases.db import Database
 from cases.models import AuditEvent, Case, Caseworker, Message, Note, Role, StatusChange, WrappedKey
-from caseworker import index, triage
+from caseworker import triage
 from crypto.envelope import Purpose, open_envelope
+from crypto.inbox_index import EntryCipher
 
 from .conftest import ADMIN_PASSWORD, Installed
 from .desk_helpers import csrf_of, desk_app, logged_in_client
@@ -126,7 +127,7 @@ def check(desk: Desk) -> dict[str, Any]:
         assert case is not None
         stored = triage.load(ring.private_keys(), case)
         if case.index_blob is not None:
-            entry = index.open_entry(AESGCM(index.index_key(session, ring)), case.id, case.index_blob)
+            entry = index.open_entry(EntryCipher(index.index_key(session, ring)), case.id, case.index_blob)
             assert entry is not None, "the inbox entry does not open"
             assert entry.get("t", "") == index.triage_mark(case.triage_envelope), "inbox entry from an older triage"
     return stored

@@ -8,18 +8,15 @@ import datetime as dt
 import io
 import itertools
 import json
-import sys
 
 import pytest
 from sqlalchemy import func, select, text, update
 
-import caseworker
-from cases import audit, installation, keyring, reports, statistics
+from cases import audit, installation, keyring, reports, statistics, statistics_facts, statistics_snapshot
 from cases.config import ConfigError, Settings
 from cases.conversation import add_follow_up, change_status, context, reply, seal_follow_up
 from cases.intake_keys import current
-from cases.models import AuditEvent, Case, Caseworker, Note, Role, Setting, Status
-from caseworker import reporting
+from cases.models import AuditEvent, Case, Caseworker, Note, PublicStatistics, Role, Status
 from crypto.envelope import Purpose, seal
 from crypto.keys import KeyPair
 from crypto.stream import seal_file
@@ -361,29 +358,29 @@ def test_analysts_read_the_stored_aggregate_which_holds_only_suppressed_counts(a
     html = reader.get("/statistics").get_data(as_text=True)
     assert "Last computed by a caseworker" in html
     with database.engine.connect() as conn:
-        stored = "".join(v for k, v in conn.execute(text("SELECT key, value FROM settings")) if k.startswith("public"))
+        stored = conn.execute(text("SELECT aggregate FROM public_statistics")).scalar_one()
     for secret in (RARE_COUNTRY, "Forbiddenland", "Unsaid", "surveillance", CANARY):
         assert secret not in stored
     with database.session() as session:
-        assert reporting.load_aggregate(session)["tables"]["country"] == [["Kenya", "5+"], ["(other)", "<5"]]
+        assert statistics_snapshot.load(session)["tables"]["country"] == [["Kenya", "5+"], ["(other)", "<5"]]
     assert [e.detail for e in _events(database, "statistics.export")][-1] == "page (stored)"
 
 
-def test_a_large_aggregate_is_split_over_settings_rows_and_reassembled(app, database) -> None:  # type: ignore[no-untyped-def]
+def test_a_large_aggregate_is_stored_whole_and_replaced(database) -> None:  # type: ignore[no-untyped-def]
     cases = [_facts(f"Country number {n:03d}") for n in range(60) for _ in range(5)]
     aggregate = statistics.publish(cases, 5, dt.date(2025, 5, 1))
-    with app.app_context():
-        assert reporting._save_aggregate(aggregate)
-        assert reporting._save_aggregate({**aggregate, "tables": {**aggregate["tables"], "country": []}})
+    assert statistics_snapshot.save(database, aggregate)
+    assert statistics_snapshot.save(database, {**aggregate, "tables": {**aggregate["tables"], "country": []}})
     with database.session() as session:
-        rows = session.scalars(select(Setting).where(Setting.key.like("public_statistics%"))).all()
-        assert all(len(row.value) <= 512 for row in rows)
-        assert reporting.load_aggregate(session)["tables"]["country"] == []
-    with app.app_context():
-        assert reporting._save_aggregate(aggregate)
+        assert statistics_snapshot.load(session)["tables"]["country"] == []
+    assert statistics_snapshot.save(database, aggregate)
     with database.session() as session:
-        assert len(session.scalars(select(Setting).where(Setting.key.like("public_statistics/%"))).all()) > 3
-        assert reporting.load_aggregate(session) == aggregate
+        (row,) = session.scalars(select(PublicStatistics)).all()
+        assert len(row.aggregate) > 512  # more than a settings row could hold
+        assert statistics_snapshot.load(session) == aggregate
+        row.aggregate = '{"tables": "not a dict"}'
+    with database.session() as session:
+        assert statistics_snapshot.load(session) is None  # not what a desk stores: recomputed
 
 
 def test_staff_missing_a_key_see_partial_figures_that_are_not_stored(app, database, installed, settings) -> None:  # type: ignore[no-untyped-def]
@@ -405,24 +402,24 @@ def test_staff_missing_a_key_see_partial_figures_that_are_not_stored(app, databa
     html = logged_in_client(app, database, "bea", "bea long password!").get("/statistics").get_data(as_text=True)
     assert "1 case(s) could not be opened" in html
     with database.session() as session:
-        assert reporting.load_aggregate(session) is None
+        assert statistics_snapshot.load(session) is None
 
 
 def test_statistics_agree_with_and_without_the_inbox_index(app, database, installed, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     _statistics_cases(database)
     opened: list[int] = []
-    monkeypatch.setattr(reporting, "direct_facts", _spy(reporting.direct_facts, opened))
+    monkeypatch.setattr(statistics_facts, "direct_facts", _spy(statistics_facts.direct_facts, opened))
     with database.session() as session:
         ring = keyring.unlock(session, session.get(Caseworker, installed.admin_id), ADMIN_PASSWORD)
-        with_index = sorted(reporting.gather(session, ring)[0], key=repr)
+        with_index = sorted(statistics_facts.gather(session, ring)[0], key=repr)
     assert opened == []  # every case came from its index entry
     with database.session() as session:
         assert session.scalar(select(func.count()).where(Case.index_blob.is_(None))) == 0
-    # Without the index module, every case is opened from its sealed documents.
-    monkeypatch.setitem(sys.modules, "caseworker.index", None)
-    monkeypatch.delattr(caseworker, "index", raising=False)
-    with database.session() as session:
-        direct = sorted(reporting.gather(session, ring)[0], key=repr)
+        # Opened from their sealed documents instead, every case gives the same facts.
+        direct = sorted(
+            statistics_facts.direct_facts(session, ring.private_keys(), session.scalars(select(Case)).all())[0],
+            key=repr,
+        )
     assert opened == [20]
     assert with_index == direct and len(direct) == 20
 

@@ -52,6 +52,8 @@ READABLE: dict[str, object] = {
 # The one table the intake writes directly: proof-of-work it has seen spent, its own bookkeeping.
 WRITABLE = {"spent_challenges": ("INSERT", "DELETE")}
 READABLE["spent_challenges"] = ALL
+# Tables of the desk alone, named so that their absence above is a decision: no privilege at all.
+DESK_ONLY = {"public_statistics"}
 FUNCTIONS = {
     "intake_file_case",
     "intake_open_case",
@@ -101,6 +103,7 @@ def test_the_role_can_do_exactly_what_the_matrix_says(
         ).scalars()
         tables = sorted(tables)
         assert set(Base.metadata.tables) <= set(tables)
+        assert set(tables) >= DESK_ONLY and not DESK_ONLY & (set(READABLE) | set(WRITABLE))
         differences = []
         for table in tables:
             qualified = f'"{schema}"."{table}"'

@@ -20,6 +20,7 @@ TABLES = {
     "intake_keys",
     "messages",
     "notes",
+    "public_statistics",
     "settings",
     "spent_challenges",
     "staff_sessions",
@@ -102,4 +103,62 @@ def test_upgrading_an_installation_with_data_loses_nothing(database_url: str) ->
     with db.session() as session:
         worker = session.scalar(select(Caseworker))
         assert worker.failed_logins == 0 and session.scalar(select(func.count()).select_from(Caseworker)) == 1
+    engine.dispose()
+
+
+def _stored_pieces(engine) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return dict(conn.execute(text("SELECT key, value FROM settings WHERE key LIKE 'public_statistics%'")).all())
+
+
+def test_statistics_stored_in_settings_rows_move_to_their_table_and_back(database_url: str) -> None:
+    """0006: an aggregate sliced into settings rows arrives whole in public_statistics; down again,
+    it is sliced as before; other settings are untouched."""
+    import datetime as dt
+    import json
+
+    from sqlalchemy import text
+
+    from cases import statistics, statistics_snapshot
+    from cases.db import Database
+
+    facts = [statistics.Facts("2025-03", "named", f"Country {n:02d}", ("threats",), (), "credible") for n in range(40)]
+    aggregate = statistics.publish(facts * 5, 5, dt.date(2025, 4, 1))
+    body = json.dumps(aggregate, ensure_ascii=True, separators=(",", ":"))
+    parts = [body[i : i + 480] for i in range(0, len(body), 480)]
+    engine = make_engine(database_url)
+    migrate.upgrade(engine, "0005")
+    with engine.begin() as conn:
+        rows = [("public_statistics", json.dumps({"on": aggregate["on"], "parts": len(parts)})), ("other", "kept")]
+        rows += [(f"public_statistics/{n}", part) for n, part in enumerate(parts)]
+        conn.execute(text("INSERT INTO settings (key, value) VALUES (:k, :v)"), [{"k": k, "v": v} for k, v in rows])
+    before = _stored_pieces(engine)
+    assert len(before) == len(parts) + 1 >= 3
+    migrate.upgrade(engine)
+    assert _stored_pieces(engine) == {}
+    with Database(engine).session() as session:
+        assert statistics_snapshot.load(session) == aggregate
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT value FROM settings WHERE key = 'other'")).scalar_one() == "kept"
+    migrate.downgrade(engine, "0005")
+    assert _stored_pieces(engine) == before
+    engine.dispose()
+
+
+def test_a_half_written_statistics_snapshot_is_left_as_it_was(database_url: str) -> None:
+    from sqlalchemy import text
+
+    engine = make_engine(database_url)
+    migrate.upgrade(engine, "0005")
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO settings (key, value) VALUES ('public_statistics', :v), ('public_statistics/0', '{')"),
+            {"v": '{"on": "2025-04-01", "parts": 2}'},
+        )
+    migrate.upgrade(engine)
+    assert set(_stored_pieces(engine)) == {"public_statistics", "public_statistics/0"}
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM public_statistics")).scalar_one() == 0
     engine.dispose()

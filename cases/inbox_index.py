@@ -1,19 +1,14 @@
 """The encrypted inbox index: what the inbox sorts and filters on, without an HPKE open per case.
 
 Opening 10,000 reports (one ECDH each) on every inbox load would take seconds, so the few fields
-the inbox needs are kept per case in ``Case.index_blob`` under a symmetric key every caseworker
-derives from the intake keys they hold:
+the inbox needs are kept per case in ``Case.index_blob``, sealed (crypto.inbox_index) under a key
+every caseworker derives from the installation's first intake key.
 
-    index key = HKDF-SHA256(ikm = scalar of the oldest intake key, salt = none,
-                            info = "rri/v1 inbox index", 32)
-    index_blob = nonce(12) || AES-256-GCM(index key, nonce, UTF-8 JSON entry,
-                                          AAD = "rri/v1 index " || case id)
-
-The oldest intake key is never retired out of anyone's ring (rotation wraps the new key to every
-holder of the old one; grants copy every key), so the key is the same for every caseworker and
-survives rotation. The AAD binds an entry to its case. An entry that does not open (another key,
-another case, tampering) or predates the case's triage is rebuilt from the sealed report and
-triage, so the index is a cache that can always be thrown away.
+That key is never retired out of anyone's ring (rotation wraps the new key to every holder of the
+old one; grants copy every key), so the index key is the same for every caseworker and survives
+rotation. An entry that does not open (another key, another case, tampering) or predates the
+case's triage is rebuilt from the sealed report and triage: the index is a cache that can always
+be thrown away.
 
 Everything in an entry came from a reporter or a caseworker, so it is only ever stored here,
 encrypted, and only ever rendered escaped.
@@ -23,30 +18,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from cases.conversation import context
-from cases.keyring import Keyring
-from cases.models import Case, IntakeKey, Submission, WrappedKey
-from cases.report_schema import Report
+from caseworker import reading
 from crypto.envelope import Purpose
-from crypto.errors import CryptoError
+from crypto.errors import OpenError
+from crypto.inbox_index import EntryCipher, derive_key
 from crypto.keys import PrivateKey
 
-from . import reading
+from . import errors
+from .conversation import context
+from .keyring import Keyring
+from .models import Case, IntakeKey, Submission, WrappedKey
+from .report_schema import Report
 
-INFO = b"rri/v1 inbox index"
-AAD_PREFIX = b"rri/v1 index "
-NONCE_LEN = 12
+Entry = dict[str, Any]  # the JSON of docs/protocol.md §14.7
 VERIFICATION = ("unverified", "credible", "confirmed")
 # Bounds on what a (possibly hostile) report can put into an entry.
 MAX_TEXT = 200
@@ -57,19 +47,22 @@ MAX_ITEMS = 32
 _BATCH = 500  # ids per IN (...) query: well under SQLite's parameter limit
 
 
-class IndexUnavailable(CryptoError):
-    """This ring lacks the installation's oldest intake key, so it cannot derive the index key."""
+class IndexUnavailable(errors.Refused):
+    """This ring lacks the installation's first intake key, so it cannot derive the index key."""
 
 
 class CaseLike(Protocol):
     """A Case, or a row with these columns (the inbox loads rows, not ORM objects, for speed)."""
 
-    id: str
-    index_blob: bytes | None
-    triage_envelope: bytes | None
+    @property
+    def id(self) -> str: ...
+    @property
+    def index_blob(self) -> bytes | None: ...
+    @property
+    def triage_envelope(self) -> bytes | None: ...
 
 
-def _oldest_intake_key_id(session: Session) -> str | None:
+def _first_intake_key_id(session: Session) -> str | None:
     """The installation's first intake key.
 
     ``created_on`` is only a day, and key ids are random, so keys made on the same day (a rotation
@@ -90,38 +83,28 @@ def _oldest_intake_key_id(session: Session) -> str | None:
 
 
 def index_key(session: Session, ring: Keyring) -> bytes:
-    """The symmetric index key; raises IndexUnavailable if the ring lacks the oldest intake key.
+    """The symmetric index key; raises IndexUnavailable if the ring lacks the first intake key.
 
-    Takes the installation's oldest key, not merely the oldest in this ring: a ring missing it
+    Takes the installation's first key, not merely the oldest in this ring: a ring missing it
     would derive a different key and overwrite everybody's entries with ones they cannot read.
     """
-    oldest = _oldest_intake_key_id(session)
-    pair = ring.intake.get(bytes.fromhex(oldest)) if oldest else None
+    first = _first_intake_key_id(session)
+    pair = ring.intake.get(bytes.fromhex(first)) if first else None
     if pair is None:
         raise IndexUnavailable("this account does not hold the installation's first intake key")
     return derive_key(pair.scalar)
 
 
-def derive_key(scalar: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=INFO).derive(scalar)
-
-
-def _aad(case_id: str) -> bytes:
-    return AAD_PREFIX + case_id.encode("ascii")
-
-
-def seal_entry(key: bytes, case_id: str, entry: dict[str, Any]) -> bytes:
-    nonce = os.urandom(NONCE_LEN)
+def seal(cipher: EntryCipher, case_id: str, entry: Entry) -> bytes:
     body = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    return nonce + AESGCM(key).encrypt(nonce, body, _aad(case_id))
+    return cipher.seal(case_id, body)
 
 
-def open_entry(aead: AESGCM, case_id: str, blob: bytes) -> dict[str, Any] | None:
+def open_entry(cipher: EntryCipher, case_id: str, blob: bytes) -> Entry | None:
     """The entry, or None if the blob does not authenticate (other key, other case, tampered)."""
     try:
-        body = aead.decrypt(blob[:NONCE_LEN], blob[NONCE_LEN:], _aad(case_id))
-        entry = json.loads(body)
-    except (InvalidTag, ValueError):
+        entry = json.loads(cipher.open(case_id, blob))
+    except (OpenError, ValueError):
         return None
     return entry if isinstance(entry, dict) else None
 
@@ -148,14 +131,14 @@ def _items(value: object) -> list[str]:
     return [item[:MAX_TEXT] for item in value[:MAX_ITEMS] if isinstance(item, str) and item]
 
 
-def entry_from(report: Report | None, triage: dict[str, Any] | None, problem: str | None = None) -> dict[str, Any]:
+def entry_from(report: Report | None, triage: Mapping[str, Any] | None, problem: str | None = None) -> Entry:
     """The index entry: the reporter's answers, overridden by the caseworkers' triage if set.
 
     A report that opened but is malformed keeps its reason (``invalid``) so the inbox can say
     why; one these keys cannot open is ``unreadable``.
     """
     answers: Mapping[str, Any] = report.answers if report is not None else {}
-    entry: dict[str, Any] = {
+    entry: Entry = {
         "v": ENTRY_VERSION,
         "country": _text(answers.get("country")),
         "act_types": _items(answers.get("act_types")),
@@ -181,20 +164,25 @@ def entry_from(report: Report | None, triage: dict[str, Any] | None, problem: st
     return entry
 
 
-def _build(keys: dict[bytes, PrivateKey], case: CaseLike, report_envelope: bytes | None) -> tuple[dict[str, Any], bool]:
+def _build(keys: dict[bytes, PrivateKey], case: CaseLike, report_envelope: bytes | None) -> tuple[Entry, bool]:
     """(entry, storable): an entry is stored only if everything opened with these keys, so a
     caseworker missing a key never replaces a good entry with a poorer one."""
     report, problem = reading.parse_report(keys, report_envelope)
     triage = None
     if case.triage_envelope is not None:
-        triage = reading.open_json(keys, Purpose.TRIAGE, case.triage_envelope, context(case, "triage"))  # type: ignore[arg-type]
+        triage = reading.open_json(
+            keys,
+            Purpose.TRIAGE,
+            case.triage_envelope,
+            context(case, "triage"),  # type: ignore[arg-type]  # context() reads only .id, which rows have
+        )
     entry = entry_from(report, triage, problem if report_envelope is not None else None)
     entry["t"] = triage_mark(case.triage_envelope)
     opened = report is not None or "invalid" in entry  # a malformed report will not change
     return entry, opened and (case.triage_envelope is None or triage is not None)
 
 
-def _report_envelopes(session: Session, case_ids: Sequence[str]) -> dict[str, bytes]:
+def report_envelopes(session: Session, case_ids: Sequence[str]) -> dict[str, bytes]:
     """The first submission of each case, in batched queries."""
     found: dict[str, bytes] = {}
     for start in range(0, len(case_ids), _BATCH):
@@ -211,63 +199,62 @@ def _report_envelopes(session: Session, case_ids: Sequence[str]) -> dict[str, by
 # -- public API -----------------------------------------------------------------------------------
 
 
-def rebuild(session: Session, ring: Keyring, case: Case) -> dict[str, Any]:
+def rebuild(session: Session, ring: Keyring, case: Case) -> Entry:
     """Decrypt the case's report and triage, store its entry, and return it.
 
     Call after anything that changes the triage. If this ring cannot open the report or derive
     the index key, the entry is returned but nothing is stored.
     """
-    envelope = _report_envelopes(session, [case.id]).get(case.id)
+    envelope = report_envelopes(session, [case.id]).get(case.id)
     entry, storable = _build(ring.private_keys(), case, envelope)
     try:
         key = index_key(session, ring)
     except IndexUnavailable:
         return entry
     if storable:
-        case.index_blob = seal_entry(key, case.id, entry)
+        case.index_blob = seal(EntryCipher(key), case.id, entry)
         session.flush()
     return entry
 
 
-def read(session: Session, ring: Keyring, cases: Iterable[CaseLike]) -> dict[str, dict[str, Any]]:
+def read(session: Session, ring: Keyring, cases: Iterable[CaseLike]) -> dict[str, Entry]:
     """Index entries by case id: stored ones decrypted, missing or outdated ones rebuilt."""
     return read_counted(session, ring, cases)[0]
 
 
-def read_counted(session: Session, ring: Keyring, cases: Iterable[CaseLike]) -> tuple[dict[str, dict[str, Any]], int]:
+def read_counted(session: Session, ring: Keyring, cases: Iterable[CaseLike]) -> tuple[dict[str, Entry], int]:
     """As ``read``, and how many entries had to be built from the sealed report (for the audit)."""
-    cases = list(cases)
     try:
-        key: bytes | None = index_key(session, ring)
+        cipher: EntryCipher | None = EntryCipher(index_key(session, ring))
     except IndexUnavailable:
-        key = None  # build in memory every time, store nothing
-    entries: dict[str, dict[str, Any]] = {}
+        cipher = None  # build in memory every time, store nothing
+    entries: dict[str, Entry] = {}
     missing: list[CaseLike] = []
-    aead = AESGCM(key) if key is not None else None
     for case in cases:
-        entry = open_entry(aead, case.id, case.index_blob) if aead is not None and case.index_blob else None
+        blob = case.index_blob
+        entry = open_entry(cipher, case.id, blob) if cipher is not None and blob else None
         if entry is None or entry.get("v") != ENTRY_VERSION or entry.get("t", "") != triage_mark(case.triage_envelope):
             missing.append(case)
         else:
             entries[case.id] = entry
     if missing:
-        entries.update(_rebuild_many(session, ring, key, missing))
+        entries.update(_rebuild_many(session, ring, cipher, missing))
     return entries, len(missing)
 
 
 def _rebuild_many(
-    session: Session, ring: Keyring, key: bytes | None, cases: list[CaseLike]
-) -> dict[str, dict[str, Any]]:
-    envelopes = _report_envelopes(session, [case.id for case in cases])
-    entries: dict[str, dict[str, Any]] = {}
+    session: Session, ring: Keyring, cipher: EntryCipher | None, cases: list[CaseLike]
+) -> dict[str, Entry]:
+    envelopes = report_envelopes(session, [case.id for case in cases])
+    entries: dict[str, Entry] = {}
     updates: list[dict[str, Any]] = []
     keys = ring.private_keys()
     for case in cases:
         entry, storable = _build(keys, case, envelopes.get(case.id))
         entries[case.id] = entry
-        if key is None or not storable:
+        if cipher is None or not storable:
             continue
-        blob = seal_entry(key, case.id, entry)
+        blob = seal(cipher, case.id, entry)
         if isinstance(case, Case):
             case.index_blob = blob
         else:
