@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from cases import reading
 from cases.conversation import context
 from cases.keyring import Keyring
 from cases.models import Case, IntakeKey, Submission, WrappedKey
@@ -41,8 +42,6 @@ from cases.report_schema import Report
 from crypto.envelope import Purpose
 from crypto.errors import CryptoError
 from crypto.keys import PrivateKey
-
-from . import reading
 
 INFO = b"rri/v1 inbox index"
 AAD_PREFIX = b"rri/v1 index "
