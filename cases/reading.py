@@ -52,7 +52,7 @@ def display(question: Question, value: object, tr: Translate) -> list[str]:
     if not answered(value):
         return []
     labels = {c.value: c.label for c in question.choices} if question.kind in CHOICE_KINDS else {}
-    values = value if isinstance(value, list) else [value]
+    values = value if isinstance(value, list | tuple) else [value]
     return [tr(labels[v]) if v in labels else str(v) for v in values if v not in (None, "")]
 
 
@@ -125,12 +125,6 @@ def open_sealed(keys: Keys, purpose: Purpose, envelope: bytes | None, ctx: bytes
         return Sealed(open_envelope(keys, purpose, envelope, context=ctx).decode("utf-8", errors="replace"))
     except OpenError:
         return Sealed(None, NOT_YOUR_KEY)
-
-
-def open_text(keys: Keys, purpose: Purpose, envelope: bytes | None, ctx: bytes = b"") -> str | None:
-    """The plaintext, "" if there is nothing sealed, None if it cannot be opened with these keys."""
-    opened = open_sealed(keys, purpose, envelope, ctx)
-    return (opened.text or "") if opened.readable else None
 
 
 def open_json(keys: Keys, purpose: Purpose, envelope: bytes | None, ctx: bytes = b"") -> dict[str, Any] | None:

@@ -44,8 +44,7 @@ def triage_rows(triage: Triage, tr: Translate) -> list[tuple[str, list[str]]]:
     """The caseworkers' triage, labelled like the form (referrals are listed apart)."""
     rows = [("Verification", [triage.verification])]
     for name in (*CHOICE_FIELDS, "country"):
-        value = getattr(triage, name)
-        if shown := display(QUESTIONS[name], list(value) if isinstance(value, tuple) else value, tr):
+        if shown := display(QUESTIONS[name], getattr(triage, name), tr):
             rows.append((tr(QUESTIONS[name].label), shown))
     return rows
 
