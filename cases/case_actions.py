@@ -8,7 +8,7 @@ a refused referral is itself audited (the caller commits that event with the ref
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from sqlalchemy import select
@@ -23,6 +23,8 @@ from .reading import Keys, open_report
 from .reports import Rejected
 
 ASSIGNABLE = frozenset({Role.ADMIN, Role.CASEWORKER})  # analysts never hold cases
+# Refreshes a case's encrypted inbox entry after its triage changed, in the same transaction.
+Reindex = Callable[[Session, Case], object]
 
 
 class TooManyReferrals(errors.Invalid):
@@ -56,7 +58,13 @@ def staff_choices(session: Session) -> list[Caseworker]:
 
 
 def save_triage(
-    session: Session, case_id: str, keys: Keys, values: Mapping[str, object], urgent: bool, actor_id: int
+    session: Session,
+    case_id: str,
+    keys: Keys,
+    values: Mapping[str, object],
+    urgent: bool,
+    actor_id: int,
+    reindex: Reindex | None = None,
 ) -> Case:
     """Replace the triage's fields (``values``, from the form) and urgency; referrals are kept."""
     case = get(session, case_id, lock=True)
@@ -66,11 +74,17 @@ def save_triage(
     if case.triage_envelope is None and not fields:
         fields = ["created"]  # a first triage that confirms the defaults is still a decision
     case.urgent = urgent
-    triage.store(session, case, new)
+    _store(session, case, new, reindex)
     audit.record(
         session, "triage.update", actor_id=actor_id, case_id=case.id, detail="fields=" + ",".join(fields or ["none"])
     )
     return case
+
+
+def _store(session: Session, case: Case, new: triage.Triage, reindex: Reindex | None) -> None:
+    triage.store(session, case, new)
+    if reindex is not None:
+        reindex(session, case)
 
 
 def _consent(keys: Keys, session: Session, case: Case) -> Consent:
@@ -81,7 +95,15 @@ def _consent(keys: Keys, session: Session, case: Case) -> Consent:
 
 
 def add_referral(
-    session: Session, case_id: str, keys: Keys, to: str, on: str, outcome: str, authorities: bool, actor_id: int
+    session: Session,
+    case_id: str,
+    keys: Keys,
+    to: str,
+    on: str,
+    outcome: str,
+    authorities: bool,
+    actor_id: int,
+    reindex: Reindex | None = None,
 ) -> Case:
     """Record a referral, only as far as the reporter's consent allows (a refusal is audited)."""
     case = get(session, case_id, lock=True)
@@ -94,13 +116,21 @@ def add_referral(
     entry = triage.referral(to, on or today().isoformat(), outcome, authorities)
     if len(old.referrals) >= triage.MAX_REFERRALS:
         raise TooManyReferrals()
-    triage.store(session, case, replace(old, referrals=(*old.referrals, entry)))
+    _store(session, case, replace(old, referrals=(*old.referrals, entry)), reindex)
     detail = f"referral={len(old.referrals)} authorities={int(authorities)}"
     audit.record(session, "referral.add", actor_id=actor_id, case_id=case.id, detail=detail)
     return case
 
 
-def set_outcome(session: Session, case_id: str, keys: Keys, number: int, outcome: str, actor_id: int) -> Case:
+def set_outcome(
+    session: Session,
+    case_id: str,
+    keys: Keys,
+    number: int,
+    outcome: str,
+    actor_id: int,
+    reindex: Reindex | None = None,
+) -> Case:
     """Write what came of referral ``number`` (0-based)."""
     case = get(session, case_id, lock=True)
     old = triage.load_for_update(keys, case)
@@ -109,7 +139,7 @@ def set_outcome(session: Session, case_id: str, keys: Keys, number: int, outcome
     referrals = list(old.referrals)
     was = referrals[number]
     referrals[number] = triage.referral(was.to, was.on, outcome, was.authorities)
-    triage.store(session, case, replace(old, referrals=tuple(referrals)))
+    _store(session, case, replace(old, referrals=tuple(referrals)), reindex)
     audit.record(
         session, "referral.update", actor_id=actor_id, case_id=case.id, detail=f"referral={number} fields=outcome"
     )

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from flask import g
 from flask.typing import ResponseReturnValue
-from sqlalchemy.orm import Session
 
 from cases import case_actions as act
 from cases import errors
-from cases.models import Case, Status
+from cases.models import Status
 
 from . import forms
 from . import session as staff_session
@@ -19,13 +18,14 @@ from .context import desk
 STAFF = staff_session.STAFF
 
 
-def _reindex(session: Session, case: Case) -> None:
-    """Refresh the case's encrypted inbox entry after its triage changed."""
+def _reindex() -> act.Reindex | None:
+    """The inbox index's refresh, where the index is installed (it is built separately)."""
     try:
         from . import index
-    except ImportError:  # the inbox index is built separately; nothing to refresh without it
-        return
-    index.rebuild(session, g.keyring, case)
+    except ImportError:
+        return None
+    ring = g.keyring
+    return lambda session, case: index.rebuild(session, ring, case)
 
 
 @bp.post("/cases/<case_id>/triage")
@@ -36,10 +36,9 @@ def update_triage(case_id: str) -> ResponseReturnValue:
         return not_saved(case_id, form)
     with desk().db.session() as session:
         try:
-            case = act.save_triage(session, case_id, keys(), form.data, bool(form.urgent.data), g.user.id)
+            act.save_triage(session, case_id, keys(), form.data, bool(form.urgent.data), g.user.id, _reindex())
         except errors.DomainError as exc:
             return refusal(case_id, exc)
-        _reindex(session, case)
     return back(case_id, "triage")
 
 
@@ -51,7 +50,7 @@ def add_referral(case_id: str) -> ResponseReturnValue:
         return not_saved(case_id, form)
     with desk().db.session() as session:
         try:
-            case = act.add_referral(
+            act.add_referral(
                 session,
                 case_id,
                 keys(),
@@ -60,10 +59,10 @@ def add_referral(case_id: str) -> ResponseReturnValue:
                 form.outcome.data,
                 bool(form.authorities.data),
                 g.user.id,
+                _reindex(),
             )
         except errors.DomainError as exc:
             return refusal(case_id, exc)  # a refused referral's audit event is committed with it
-        _reindex(session, case)
     return back(case_id, "referrals")
 
 
@@ -75,10 +74,9 @@ def update_referral(case_id: str, number: int) -> ResponseReturnValue:
         return not_saved(case_id, form)
     with desk().db.session() as session:
         try:
-            case = act.set_outcome(session, case_id, keys(), number, form.outcome.data, g.user.id)
+            act.set_outcome(session, case_id, keys(), number, form.outcome.data, g.user.id, _reindex())
         except errors.DomainError as exc:
             return refusal(case_id, exc)
-        _reindex(session, case)
     return back(case_id, "referrals")
 
 

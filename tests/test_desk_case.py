@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from cases import audit, conversation, installation, keyring, reports, tokens, triage
 from cases.blobs import FilesystemBlobStore
-from cases.consent import Consent, Publish
+from cases.consent import Consent, Publish, ReferralRefused
 from cases.intake_keys import current
 from cases.models import (
     Attachment,
@@ -210,6 +210,17 @@ def test_consent_helper_reads_only_explicit_answers() -> None:
     hostile = Consent.from_answers({"consent_act": ["yes"], "consent_publish": "everyone"})
     assert hostile == Consent(act=False, authorities=False, publish=Publish.NO)
     assert not hostile.allows_statistics()
+
+
+def test_consent_rules_refuse_referrals_the_reporter_did_not_allow() -> None:
+    with pytest.raises(ReferralRefused) as refused:
+        Consent(act=False, authorities=True, publish=Publish.NAMED).check_referral(authorities=False)
+    assert refused.value.reason == "consent"
+    acting = Consent(act=True, authorities=False, publish=Publish.NO)
+    acting.check_referral(authorities=False)
+    with pytest.raises(ReferralRefused) as refused:
+        acting.check_referral(authorities=True)
+    assert refused.value.reason == "authorities"
 
 
 def test_labels_follow_the_caseworkers_language(desk, database, settings) -> None:  # type: ignore[no-untyped-def]
