@@ -21,7 +21,7 @@ def _text(sealed: Sealed) -> str | None:
 
 def document(casefile: CaseFile) -> dict[str, Any]:
     case, report = casefile.case, casefile.report
-    stored_triage = casefile.triage if case.triage_envelope is not None else None
+    stored_triage = casefile.stored_triage
     return {
         "format": FORMAT,
         "exported_on": today().isoformat(),

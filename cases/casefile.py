@@ -122,6 +122,11 @@ class CaseFile:
         return self.case.triage_envelope is None
 
     @property
+    def stored_triage(self) -> Triage | None:
+        """The triage caseworkers wrote; None if there is none yet or it cannot be opened."""
+        return None if self.triage_suggested else self.triage
+
+    @property
     def report_files(self) -> list[FileRow]:
         return [f for f in self.files if f.message_id is None]
 

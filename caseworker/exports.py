@@ -30,12 +30,12 @@ _SAFE_ID = re.compile(r"[^a-z0-9]")
 def case_json(case_id: str) -> ResponseReturnValue:
     with desk().db.session() as session:
         try:
-            case = casefile.export(session, case_id, keys(), g.user.language, g.user.id, "json")
+            opened = casefile.export(session, case_id, keys(), g.user.language, g.user.id, "json")
         except errors.DomainError as exc:
             return refusal(case_id, exc)
-        document = case_export.document(case)
+        document = case_export.document(opened)
     response = Response(json.dumps(document, ensure_ascii=False, indent=2), mimetype="application/json")
-    response.headers["Content-Disposition"] = f'attachment; filename="case-{_SAFE_ID.sub("", case.case.id)}.json"'
+    response.headers["Content-Disposition"] = f'attachment; filename="case-{_SAFE_ID.sub("", opened.case.id)}.json"'
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
@@ -55,15 +55,15 @@ def case_print(case_id: str) -> ResponseReturnValue:
     tr = catalogue(g.user.language).gettext
     with desk().db.session() as session:
         try:
-            case = casefile.export(session, case_id, keys(), g.user.language, g.user.id, "print")
+            opened = casefile.export(session, case_id, keys(), g.user.language, g.user.id, "print")
         except errors.DomainError as exc:
             return refusal(case_id, exc)
-        stored = case.triage if case.case.triage_envelope is not None else None
+        stored = opened.stored_triage
         return render_template(
             "case_print.html",
-            v=case,
+            v=opened,
             exported_on=today().isoformat(),
-            stage=STAGES[case.case.status.value][0],
+            stage=STAGES[opened.case.status.value][0],
             consent_fields=CONSENT_FIELDS,
             triage=triage_rows(stored, tr) if stored else [],
             referrals=stored.referrals if stored else (),
