@@ -24,13 +24,12 @@ from typing import Any, Protocol
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from caseworker import reading
 from crypto.envelope import Purpose
 from crypto.errors import OpenError
 from crypto.inbox_index import EntryCipher, derive_key
 from crypto.keys import PrivateKey
 
-from . import errors
+from . import errors, reading
 from .conversation import context
 from .keyring import Keyring
 from .models import Case, IntakeKey, Submission, WrappedKey

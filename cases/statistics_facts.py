@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from caseworker import reading
 from crypto.envelope import Purpose
 
 from . import inbox_index, statistics

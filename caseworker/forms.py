@@ -12,13 +12,25 @@ from typing import Any
 
 from flask import request
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, SelectField, SelectMultipleField, StringField
-from wtforms.validators import AnyOf, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms import (  # type: ignore[import-untyped]  # wtforms ships no type information
+    BooleanField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
+from wtforms.validators import (  # type: ignore[import-untyped]  # as above
+    AnyOf,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 
+from cases import triage
 from cases.models import Role, Status
 from cases.questionnaire import QUESTIONS
-
-from . import triage
 
 MAX_REPLY = 20_000
 MAX_NOTE = 20_000
@@ -47,10 +59,10 @@ def _ascii_id(form: Any, field: Any) -> None:
         raise ValidationError("not a number")
 
 
-class DeskForm(FlaskForm):
+class DeskForm(FlaskForm):  # type: ignore[misc]  # flask_wtf is untyped: its classes are Any
     """Parsing and bounds only: CSRF is checked for the whole app (the ``csrf`` field)."""
 
-    class Meta(FlaskForm.Meta):
+    class Meta(FlaskForm.Meta):  # type: ignore[misc]  # as above
         csrf = False
 
         def wrap_formdata(self, form: Any, formdata: Any) -> Any:

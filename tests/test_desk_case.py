@@ -15,8 +15,9 @@ import markupsafe
 import pytest
 from sqlalchemy import select
 
-from cases import audit, conversation, installation, keyring, reports, tokens
+from cases import audit, conversation, installation, keyring, reports, tokens, triage
 from cases.blobs import FilesystemBlobStore
+from cases.consent import Consent, Publish, ReferralRefused
 from cases.intake_keys import current
 from cases.models import (
     Attachment,
@@ -31,8 +32,8 @@ from cases.models import (
     Status,
 )
 from cases.questionnaire import QUESTIONS, SECTIONS
-from caseworker import triage
-from caseworker.casework import ascii_filename, catalogue, content_disposition
+from cases.reading import catalogue
+from caseworker.downloads import ascii_filename, content_disposition
 from crypto import token
 from crypto.envelope import Purpose, open_envelope, seal
 from crypto.keys import KeyPair
@@ -202,17 +203,24 @@ def test_consent_is_prominent_and_missing_or_no_reads_not_given(admin, database,
 
 
 def test_consent_helper_reads_only_explicit_answers() -> None:
-    assert triage.consent({}) == {"act": False, "authorities": False, "publish": "no"}
-    assert triage.consent({"consent_act": "yes", "consent_authorities": "no", "consent_publish": "named"}) == {
-        "act": True,
-        "authorities": False,
-        "publish": "named",
-    }
-    assert triage.consent({"consent_act": ["yes"], "consent_publish": "everyone"}) == {
-        "act": False,
-        "authorities": False,
-        "publish": "no",
-    }
+    assert Consent.from_answers({}) == Consent(act=False, authorities=False, publish=Publish.NO)
+    given = Consent.from_answers({"consent_act": "yes", "consent_authorities": "no", "consent_publish": "named"})
+    assert given == Consent(act=True, authorities=False, publish=Publish.NAMED)
+    assert given.allows_statistics()
+    hostile = Consent.from_answers({"consent_act": ["yes"], "consent_publish": "everyone"})
+    assert hostile == Consent(act=False, authorities=False, publish=Publish.NO)
+    assert not hostile.allows_statistics()
+
+
+def test_consent_rules_refuse_referrals_the_reporter_did_not_allow() -> None:
+    with pytest.raises(ReferralRefused) as refused:
+        Consent(act=False, authorities=True, publish=Publish.NAMED).check_referral(authorities=False)
+    assert refused.value.reason == "consent"
+    acting = Consent(act=True, authorities=False, publish=Publish.NO)
+    acting.check_referral(authorities=False)
+    with pytest.raises(ReferralRefused) as refused:
+        acting.check_referral(authorities=True)
+    assert refused.value.reason == "authorities"
 
 
 def test_labels_follow_the_caseworkers_language(desk, database, settings) -> None:  # type: ignore[no-untyped-def]
@@ -277,7 +285,7 @@ def test_triage_is_stored_only_sealed_and_read_back(desk, admin, database, setti
         case = session.get_one(Case, filed.case_id)
         admin_worker = session.scalar(select(Caseworker).where(Caseworker.username == "admin"))
         ring = keyring.unlock(session, admin_worker, ADMIN_PASSWORD)
-        doc = triage.load(ring.private_keys(), case)
+        doc = triage.load(ring.private_keys(), case).document()
         assert case.urgent is True
         raw = json.loads(
             open_envelope(

@@ -18,12 +18,11 @@ from flask import Flask
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from cases import audit, conversation, installation, keyring
+from cases import audit, conversation, installation, keyring, triage
 from cases import inbox_index as index
 from cases.config import Settings
 from cases.db import Database
 from cases.models import AuditEvent, Case, Caseworker, Message, Note, Role, StatusChange, WrappedKey
-from caseworker import triage
 from crypto.envelope import Purpose, open_envelope
 from crypto.inbox_index import EntryCipher
 
@@ -125,7 +124,7 @@ def check(desk: Desk) -> dict[str, Any]:
         assert audit.verify(session) is None, "the audit chain forked"
         case = session.get(Case, desk.case_id)
         assert case is not None
-        stored = triage.load(ring.private_keys(), case)
+        stored = triage.load(ring.private_keys(), case).document()
         if case.index_blob is not None:
             entry = index.open_entry(EntryCipher(index.index_key(session, ring)), case.id, case.index_blob)
             assert entry is not None, "the inbox entry does not open"

@@ -443,7 +443,7 @@ def test_the_minimum_count_comes_from_the_settings(settings, database, installed
 
 def test_print_page_reads_consent_as_strictly_as_the_desk(settings, database, installed) -> None:  # type: ignore[no-untyped-def]
     """A hostile 'named' given to 'may we act' is not consent to act, on paper or on screen."""
-    from caseworker import reading
+    from cases import reading
 
-    rows = reading.consent_rows({"consent_act": "named", "consent_authorities": "yes"}, lambda s: s, lines=True)
+    rows = reading.consent_rows({"consent_act": "named", "consent_authorities": "yes"}, lambda s: s)
     assert [row.given for row in rows] == [False, True, False]

@@ -21,9 +21,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 import intake
+from cases import inbox_index
 from cases.config import Settings
 from cases.db import Database
-from caseworker import index
+from crypto import inbox_index as index_format
 from crypto import token
 from crypto.envelope import Purpose, open_envelope
 from crypto.kdf import TESTING
@@ -332,15 +333,15 @@ def test_inbox_index_labels() -> None:
     aad = re.search(r'AAD = "([^"]+)" ‖ case id', text)
     version = re.search(r'The\s+JSON is `\{"v":(\d+),', text)
     assert info and aad and version, "§14.7 no longer states its labels"
-    assert info.group(1).encode() == index.INFO
-    assert aad.group(1).encode() == index.AAD_PREFIX
-    assert int(version.group(1)) == index.ENTRY_VERSION
+    assert info.group(1).encode() == index_format.INFO
+    assert aad.group(1).encode() == index_format.AAD_PREFIX
+    assert int(version.group(1)) == inbox_index.ENTRY_VERSION
     # and the code builds what the text describes
     scalar = bytes.fromhex(KAT["recipient"]["sk"])
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info.group(1).encode()).derive(scalar)
-    assert index.derive_key(scalar) == key
-    blob = index.seal_entry(key, "abcdefghijklmnop", {"v": 2})
+    assert index_format.derive_key(scalar) == key
+    blob = index_format.seal_entry(key, "abcdefghijklmnop", b'{"v":2}')
     plain = AESGCM(key).decrypt(blob[:12], blob[12:], aad.group(1).encode() + b"abcdefghijklmnop")
     assert json.loads(plain) == {"v": 2}
     assert "hex BLAKE2b-96 of the triage envelope" in text
-    assert index.triage_mark(b"x") == hashlib.blake2b(b"x", digest_size=12).hexdigest()
+    assert inbox_index.triage_mark(b"x") == hashlib.blake2b(b"x", digest_size=12).hexdigest()

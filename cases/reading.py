@@ -1,50 +1,42 @@
-"""Reading a case: decrypting its parts and labelling them for a person.
+"""Reading a case: opening its sealed parts and labelling them for a person.
 
-Shared by the case page (``casework``) and the exports (``reporting``). Whatever is opened here
-is reporter or caseworker text: callers only ever print it escaped.
+Shared by the case file (``cases.casefile``), the inbox index and the statistics. Whatever is
+opened here is reporter or caseworker text: callers only ever print it escaped.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cases import bounded_json, report_schema
-from cases.languages import catalogue as catalogue
-from cases.models import Attachment, Case, Caseworker, Submission
-from cases.questionnaire import DANGER, QUESTIONS, SECTIONS, Question
-from cases.report_schema import Report
 from crypto.envelope import Purpose, open_envelope
 from crypto.errors import OpenError
 from crypto.keys import PrivateKey
 from crypto.stream import Manifest
 
-from . import triage
+from . import bounded_json, report_schema
+from .consent import FIELDS, Consent
+from .languages import catalogue as catalogue
+from .models import Attachment, Case, Caseworker, Submission
+from .questionnaire import DANGER, QUESTIONS, SECTIONS, Question
+from .report_schema import Report
 
 # What a case or attachment id can look like (base32 from cases.ids): anything else, a NUL byte
 # included (PostgreSQL refuses it in a query), is simply not found.
 ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,24}")
-CONSENT_FIELDS = ("consent_act", "consent_authorities", "consent_publish")
 CHOICE_KINDS = ("one", "many")
+CONSENT_FIELDS = FIELDS
 
 Keys = dict[bytes, PrivateKey]  # intake private keys by key id
 Names = dict[int, str]  # usernames by caseworker id
 Translate = Callable[[str], str]
 Labelled = list[tuple[str, list[tuple[Question, list[str]]]]]  # (section title, [(question, lines)])
-
-
-class Consent(NamedTuple):
-    """One consent as shown. A tuple so the printable page can unpack (label, said, given)."""
-
-    label: str
-    said: str  # the reporter's answer as labelled, or a placeholder when there is none
-    given: bool
 
 
 # --- labels --------------------------------------------------------------------------------
@@ -54,30 +46,17 @@ def answered(value: object) -> bool:
     return value not in (None, "", [], {})
 
 
-def display(question: Question, value: object, tr: Translate, *, lines: bool = False) -> list[str]:
-    """An answer as labels in the caseworker's language; values we do not know, as given.
-
-    The case page (default) shows nothing for an unanswered question, keeps free text whole and
-    writes other values with ``str``. The printable page (``lines``) splits every answer into
-    lines, leaves blanks out and writes values that are not text as JSON.
-    """
-    if not lines and not answered(value):
+def display(question: Question, value: object, tr: Translate) -> list[str]:
+    """An answer as lines in the caseworker's language: choices labelled, values we do not
+    know as given, blanks left out (so an unanswered question shows nothing)."""
+    if not answered(value):
         return []
-    if not lines and question.kind not in CHOICE_KINDS:
-        return [str(value)]
-    labels = {c.value: c.label for c in question.choices}
-    values = value if isinstance(value, list) else [value]
-    other = json.dumps if lines else str
-    return [
-        (tr(labels[v]) if v in labels else v) if isinstance(v, str) else other(v)
-        for v in values
-        if not (lines and v in (None, ""))
-    ]
+    labels = {c.value: c.label for c in question.choices} if question.kind in CHOICE_KINDS else {}
+    values = value if isinstance(value, list | tuple) else [value]
+    return [tr(labels[v]) if v in labels else str(v) for v in values if v not in (None, "")]
 
 
-def answer_sections(
-    answers: Mapping[str, Any], tr: Translate, *, lines: bool = False, leave_out: Iterable[str] = ()
-) -> Labelled:
+def answer_sections(answers: Mapping[str, Any], tr: Translate, *, leave_out: Iterable[str] = ()) -> Labelled:
     """Every answered question of the form, in its order, section by section (titles translated).
 
     The danger question stands before the first section, untitled. Keys the form does not know
@@ -86,51 +65,66 @@ def answer_sections(
     skip = frozenset(leave_out)
     sections = []
     for title, questions in (("", (DANGER,)), *((s.title, s.questions) for s in SECTIONS)):
-        rows = [
-            (q, shown)
-            for q in questions
-            if q.name not in skip and (shown := display(q, answers.get(q.name), tr, lines=lines))
-        ]
+        rows = [(q, shown) for q in questions if q.name not in skip and (shown := display(q, answers.get(q.name), tr))]
         if rows:
             sections.append((tr(title) if title else "", rows))
     return sections
 
 
-def consent_rows(answers: Mapping[str, Any], tr: Translate, *, lines: bool = False) -> list[Consent]:
+class ConsentRow(NamedTuple):
+    """One consent as shown: the question, the reporter's answer (None: none) and whether it
+    counts as given, decided by ``Consent`` exactly as the referral checks decide it."""
+
+    name: str
+    label: str
+    said: str | None
+    given: bool
+
+
+def consent_rows(answers: Mapping[str, Any], tr: Translate) -> list[ConsentRow]:
     """The three consents as the reporter answered them; a missing answer is consent not given.
 
-    Every page decides "given" exactly as the referral checks do (``triage.consent``), so a
-    printed case can never show a consent that the desk itself would refuse to act on.
+    Every page decides "given" exactly as the referral checks do, so a printed case can never
+    show a consent that the desk itself would refuse to act on.
     """
-    allowed = triage.consent(answers)
-    given = (allowed["act"], allowed["authorities"], allowed["publish"] != "no")
     rows = []
-    for name, ok in zip(CONSENT_FIELDS, given, strict=True):
+    for name, given in zip(CONSENT_FIELDS, Consent.from_answers(answers).given(), strict=True):
         question = QUESTIONS[name]
         value = answers.get(name)
-        if lines:
-            shown = display(question, value, tr, lines=True) if isinstance(value, str) else []
-            rows.append(Consent(tr(question.label), shown[0] if shown else "no answer", ok))
-        else:
-            shown = display(question, value, tr)
-            rows.append(Consent(tr(question.label), ", ".join(shown) if shown else "not answered", ok))
+        shown = display(question, value, tr) if isinstance(value, str) else []
+        rows.append(ConsentRow(name, tr(question.label), shown[0] if shown else None, given))
     return rows
 
 
 # --- opening sealed parts ------------------------------------------------------------------
 
 
-def open_text(keys: Keys, purpose: Purpose, envelope: bytes | None, ctx: bytes = b"") -> str | None:
-    """The plaintext, "" if there is nothing sealed, None if it cannot be opened with these keys.
+@dataclass(frozen=True)
+class Sealed:
+    """A sealed text as opened: its text, or why it cannot be read. ``text`` is None both when
+    nothing was sealed (then ``problem`` is None too) and when it cannot be opened."""
 
-    Bytes that are not UTF-8 (a hostile client's) are shown as U+FFFD rather than hiding the rest.
-    """
+    text: str | None
+    problem: str | None = None
+
+    @property
+    def readable(self) -> bool:
+        return self.problem is None
+
+
+NOTHING = Sealed(None)
+NOT_YOUR_KEY = "sealed to a key you do not hold"
+
+
+def open_sealed(keys: Keys, purpose: Purpose, envelope: bytes | None, ctx: bytes = b"") -> Sealed:
+    """The one way a caseworker's page opens sealed text. Bytes that are not UTF-8 (a hostile
+    client's) are shown as U+FFFD rather than hiding the rest."""
     if envelope is None:
-        return ""
+        return NOTHING
     try:
-        return open_envelope(keys, purpose, envelope, context=ctx).decode("utf-8", errors="replace")
+        return Sealed(open_envelope(keys, purpose, envelope, context=ctx).decode("utf-8", errors="replace"))
     except OpenError:
-        return None
+        return Sealed(None, NOT_YOUR_KEY)
 
 
 def open_json(keys: Keys, purpose: Purpose, envelope: bytes | None, ctx: bytes = b"") -> dict[str, Any] | None:
@@ -194,7 +188,7 @@ def attachments(keys: Keys, session: Session, case: Case) -> list[File]:
         try:
             plain = open_envelope(keys, Purpose.ATTACHMENT_MANIFEST, attachment.manifest)
         except OpenError:
-            found.append(File(attachment, None, "sealed to a key you do not hold"))
+            found.append(File(attachment, None, NOT_YOUR_KEY))
             continue
         try:
             found.append(File(attachment, Manifest.from_json(plain), None))
