@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from crypto.envelope import Purpose
 
-from . import inbox_index, statistics
+from . import inbox_index, reading, statistics
 from .conversation import context
 from .keyring import Keyring
 from .models import Case, Submission
