@@ -89,7 +89,7 @@ def test_intake_runs_under_a_role_that_cannot_read_keys(
     import re
     import secrets
 
-    from intake import pow as pow_module
+    from cases import proof_of_work as pow_module
 
     monkeypatch.setattr(pow_module, "MIN_FORM_SECONDS", 0)
 
