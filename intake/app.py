@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import IO
 
-from flask import Flask, Request, Response, g, jsonify, request
+from flask import Flask, Response, g, jsonify
 from flask.typing import ResponseReturnValue
 
 from cases.blobs import FilesystemBlobStore
@@ -16,35 +15,16 @@ from cases.filing import Filing
 from cases.intake_keys import NoIntakeKey, published
 from cases.limits import Slots
 from cases.proof_of_work import ProofOfWork
-from cases.sealing import CONCURRENT_SEALING, Budget, SealingFile
+from cases.sealing import CONCURRENT_SEALING
 from web import access_log
 from web import headers as http
 
 from . import bodies, csrf, error_pages, i18n
-from .context import Intake, intake
+from .context import Intake
 from .pages import bp, show_form
+from .sealed_request import InMemoryRequest, release_sealing
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "intake"
-
-
-class InMemoryRequest(Request):
-    """Uploaded files are sealed as they arrive (cases.sealing): werkzeug would otherwise keep
-    them whole in memory, or spool large ones to a temporary file on disk, in clear."""
-
-    budget: Budget | None = None
-
-    def _get_file_stream(
-        self,
-        total_content_length: int | None,
-        content_type: str | None,
-        filename: str | None = None,
-        content_length: int | None = None,
-    ) -> IO[bytes]:
-        if self.budget is None:
-            here = intake()
-            limits = here.settings
-            self.budget = Budget(limits.max_file_bytes, limits.max_total_bytes, limits.max_files, here.sealing)
-        return SealingFile(filename or "", content_type or "", self.budget)  # type: ignore[return-value]  # write/seek/read is all werkzeug uses
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
@@ -75,11 +55,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # Uploads prove an upload capability (X-Upload-Secret), not a cookie: no CSRF to forge there.
     csrf.protect.exempt(api.chunks)
 
-    @app.teardown_request
-    def _release_sealing(_error: BaseException | None) -> None:
-        budget = getattr(request, "budget", None)
-        if budget is not None:
-            budget.release()
+    app.teardown_request(release_sealing)
 
     access_log.install(app, "intake")
 

@@ -7,11 +7,11 @@ from flask import g, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
-from cases import sealing
 from cases.blobs import WRITE_FAILURES, is_storage_full
 from cases.limits import Busy, TooLarge
 from cases.models import SealedIn
 from cases.proof_of_work import Payment
+from cases.sealing import seal_report
 
 from . import answers, bodies
 from .context import holds, intake
@@ -19,6 +19,7 @@ from .forms import ReportFields, ReportForm, posted
 from .i18n import gettext as _
 from .notices import stale_notice, storage_full_notice, too_large_notice, wait_notice
 from .pages import bp, form_body_limit, paid, receipt_page, retry_later, show_form
+from .sealed_request import sealed_files
 
 
 @bp.get("/")
@@ -70,13 +71,11 @@ def _file(form: ReportFields, values: MultiDict[str, str]) -> ResponseReturnValu
         return show_form(values, notice=wait_notice(), status=400)
     collected = form.answers()
     public = filing.intake_key().public_key
-    budget = getattr(request, "budget", None)
-    streams = [storage.stream for storage in form.files.data]
     try:
-        sealed_files = sealing.sealed_files(budget, streams, form.keep_original.data, public)
+        files = sealed_files(form.files.data, form.keep_original.data, public)
     except TooLarge as exc:
         return show_form(values, notice=too_large_notice(exc.what), status=413)
-    envelope = sealing.seal_report(public, answers.report_json(collected, g.lang))
+    envelope = seal_report(public, answers.report_json(collected, g.lang))
     with filing.blobs.undo_on_error():  # a full disk half way through leaves no orphan chunk
         receipt = filing.file_report(
             envelope=envelope,
@@ -84,6 +83,6 @@ def _file(form: ReportFields, values: MultiDict[str, str]) -> ResponseReturnValu
             urgent=answers.is_urgent(collected),
             nonce=form.nonce.data,
             holds=holds(),
-            whole=sealed_files,
+            whole=files,
         )
     return receipt_page(receipt)

@@ -4,10 +4,9 @@ deleting the reply channel. The token is resolved, and its refusals answered, by
 
 from __future__ import annotations
 
-from flask import render_template, request
+from flask import render_template
 from flask.typing import ResponseReturnValue
 
-from cases import sealing
 from cases.filing import Reporter
 
 from . import bodies, csrf
@@ -16,6 +15,7 @@ from .forms import DeleteForm, FollowUpForm, TokenForm
 from .i18n import gettext as _
 from .pages import bp, challenges, form_body_limit, status_page
 from .principal import reporter_page
+from .sealed_request import sealed_files
 
 
 @bp.get("/status")
@@ -36,14 +36,12 @@ def follow_up(form: FollowUpForm, reporter: Reporter) -> ResponseReturnValue:
     """No-JavaScript follow-up: sealed by the server, like the report."""
     filing = intake().filing
     text = form.message.data or ""
-    budget = getattr(request, "budget", None)
-    streams = [storage.stream for storage in form.files.data]
-    sealed_files = sealing.sealed_files(budget, streams, form.keep_original.data, filing.intake_key().public_key)
-    if not text and not sealed_files:
+    files = sealed_files(form.files.data, form.keep_original.data, filing.intake_key().public_key)
+    if not text and not files:
         return status_page(reporter, _("Write a message or choose a file to send."))
     team, mine = filing.seal_follow_up(reporter, text or _("(files only)"))
     with filing.blobs.undo_on_error():
-        filing.follow_up(reporter, team=team, mine=mine, whole=sealed_files)
+        filing.follow_up(reporter, team=team, mine=mine, whole=files)
     return status_page(reporter, _("Your message was sent."))
 
 
