@@ -27,7 +27,7 @@ from bench.protocol_client import solve
 from cases import migrate
 from cases.db import Database, make_engine
 from cases.models import SpentChallenge
-from intake.pow import ProofOfWork
+from cases.proof_of_work import ProofOfWork
 
 SAMPLES = 300
 

@@ -63,7 +63,7 @@ SLOW_LINK = {
     "uploadThroughput": UP_BPS / 8,
 }
 ATTACHMENT_BYTES = 100 * 1024
-NO_JS_FORM_SECONDS = 2.1  # intake.pow.MIN_FORM_SECONDS, plus a margin; not counted
+NO_JS_FORM_SECONDS = 2.1  # cases.proof_of_work.MIN_FORM_SECONDS, plus a margin; not counted
 STEP_TIMEOUT_MS = 180_000  # the attachment alone takes ~45 s at 20 kbit/s
 TOKEN = re.compile(r"^\d{4} \d{4} \d{4} \d{4} \d{4}$")
 INTERRUPTED = threading.Event()

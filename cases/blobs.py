@@ -24,6 +24,8 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Protocol
 
+from sqlalchemy.exc import DBAPIError
+
 from .clock import today
 
 _KEY = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
@@ -169,6 +171,11 @@ class FilesystemBlobStore:
         folder.rmdir()
         blur_times(folder.parent)
         return count
+
+
+# What a write raises when the disk may be full, the blob store's or the database's: the apps
+# catch these and ask ``is_storage_full`` (any other database error is a plain failure).
+WRITE_FAILURES: tuple[type[Exception], ...] = (StorageFull, DBAPIError)
 
 
 def is_storage_full(exc: BaseException) -> bool:

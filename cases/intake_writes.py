@@ -21,15 +21,16 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
+from . import errors
 from .models import Attachment, AttachmentChunk, Case, Direction, Message, SealedIn, StatusChange
 from .reports import Rejected, add_case, chunk_fits
 
 
-class NoCapability(Exception):
+class NoCapability(errors.Refused):
     """The secret does not open this upload, or the upload is over."""
 
 
-class BadChunk(ValueError):
+class BadChunk(errors.Invalid):
     """A chunk outside the file, or whose size does not fit its position."""
 
 

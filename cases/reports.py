@@ -14,13 +14,14 @@ from crypto.errors import OpenError
 from crypto.keys import key_id
 from crypto.stream import CHUNK_SIZE
 
+from . import errors
 from .blobs import BlobStore, chunk_key
 from .clock import today
 from .ids import new_id
 from .models import Attachment, AttachmentChunk, Case, IntakeKey, SealedIn, Status, StatusChange, Submission
 
 
-class Rejected(ValueError):
+class Rejected(errors.Invalid):
     """The sealed input is not acceptable (wrong purpose, unknown key); nothing was stored."""
 
 

@@ -5,7 +5,7 @@ gunicorn's access log is off: the app logs each request as method, route pattern
 (%(h)s), user agent (%(a)s), referrer or time. Put the app behind a reverse proxy or onion
 service that does not log addresses either.
 
-Threads: argon2 runs in at most RRI_ARGON2_SLOTS threads per worker (intake/limits.py) and
+Threads: argon2 runs in at most RRI_ARGON2_SLOTS threads per worker (cases/limits.py) and
 releases the GIL; the other threads keep pages, uploads and /health answering, and take the
 requests that find the argon2 queue full, so those get 503 + Retry-After at once instead of
 waiting in gunicorn's backlog behind argon2.

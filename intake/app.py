@@ -2,47 +2,29 @@
 
 from __future__ import annotations
 
-import base64
 import threading
 from pathlib import Path
 
-from flask import Flask, Request, current_app, g, jsonify, render_template, request
-from flask_wtf.csrf import CSRFError
-from sqlalchemy import text
+from flask import Flask, Response, g, jsonify
+from flask.typing import ResponseReturnValue
 
 from cases.blobs import FilesystemBlobStore
 from cases.config import Settings, read_secret
 from cases.db import Database
-from cases.intake_keys import NoIntakeKey, current
-from crypto.keys import fingerprint
+from cases.filing import Filing
+from cases.intake_keys import NoIntakeKey, published
+from cases.limits import Slots
+from cases.proof_of_work import ProofOfWork
+from cases.sealing import CONCURRENT_SEALING
 from web import access_log
 from web import headers as http
 
-from . import bodies, csrf, i18n
-from .filing import Intake
-from .limits import Slots
-from .pow import ProofOfWork
-from .sealing import CONCURRENT_SEALING, Budget, SealingFile
+from . import bodies, csrf, error_pages, i18n
+from .context import Intake
+from .pages import bp, show_form
+from .sealed_request import InMemoryRequest, release_sealing
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "intake"
-
-
-class InMemoryRequest(Request):
-    """Uploaded files are sealed as they arrive (intake.sealing): werkzeug would otherwise keep
-    them whole in memory, or spool large ones to a temporary file on disk, in clear."""
-
-    budget: Budget | None = None
-
-    def _get_file_stream(self, total_content_length, content_type, filename=None, content_length=None):  # type: ignore[no-untyped-def, override]
-        if self.budget is None:
-            settings: Settings = current_app.extensions["rri.intake"].settings
-            self.budget = Budget(
-                settings.max_file_bytes,
-                settings.max_total_bytes,
-                settings.max_files,
-                current_app.extensions["rri.sealing"],
-            )
-        return SealingFile(filename or "", content_type or "", self.budget)
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
@@ -60,70 +42,51 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     csrf.configure(app, settings.secure_cookies)
     i18n.configure(app)
     db = database or Database(settings.database_url)
-    app.extensions["rri.intake"] = Intake(
-        settings, db, FilesystemBlobStore(settings.blob_dir), Slots(settings.argon2_slots)
-    )
-    app.teardown_request(app.extensions["rri.intake"].release_held)
-    app.extensions["rri.sealing"] = threading.BoundedSemaphore(CONCURRENT_SEALING)
-    app.extensions["rri.pow"] = ProofOfWork(app.config["SECRET_KEY"], settings.pow_bits, db)
+    Intake(
+        Filing(settings, db, FilesystemBlobStore(settings.blob_dir), Slots(settings.argon2_slots)),
+        ProofOfWork(app.config["SECRET_KEY"], settings.pow_bits, db),
+        threading.BoundedSemaphore(CONCURRENT_SEALING),
+    ).install(app)
 
-    from . import api, views
+    from . import api, report, status  # noqa: F401  # their routes join the blueprints
 
-    app.register_blueprint(views.bp)
-    app.register_blueprint(api.uploads)
+    app.register_blueprint(bp)
+    app.register_blueprint(api.chunks)
     # Uploads prove an upload capability (X-Upload-Secret), not a cookie: no CSRF to forge there.
-    csrf.protect.exempt(api.uploads)
+    csrf.protect.exempt(api.chunks)
 
-    @app.teardown_request
-    def _release_sealing(_error: BaseException | None) -> None:
-        budget = getattr(request, "budget", None)
-        if budget is not None:
-            budget.release()
+    app.teardown_request(release_sealing)
 
     access_log.install(app, "intake")
 
     @app.after_request
-    def _headers(response):  # type: ignore[no-untyped-def]
+    def _headers(response: Response) -> Response:
         http.apply(response.headers)
         return response
 
     @app.get("/")
-    def index():  # type: ignore[no-untyped-def]
+    def index() -> ResponseReturnValue:
         g.lang = i18n.DEFAULT
-        return views.show_form()
+        return show_form()
 
-    def _error_page(code: int):  # type: ignore[no-untyped-def]
-        def handler(_error):  # type: ignore[no-untyped-def]
-            if "/api/" in request.path:  # app.js shows the message of a JSON answer
-                return jsonify(error=views.too_large_notice("total") if code == 413 else views.failed_notice()), code
-            return render_template("error.html", code=code), code
-
-        return handler
-
-    for code in (400, 404, 405, 413, 500):
-        app.register_error_handler(code, _error_page(code))
-    app.register_error_handler(CSRFError, views.csrf_failed)
+    error_pages.install(app)
 
     @app.get("/favicon.ico")
-    def favicon():  # type: ignore[no-untyped-def]
+    def favicon() -> ResponseReturnValue:
         return "", 204  # browsers ask for it on every page; answer with nothing, cheaply
 
     @app.get("/health")
-    def health():  # type: ignore[no-untyped-def]
-        with db.session() as session:
-            session.execute(text("SELECT 1"))
-            try:
-                key = current(session)
-            except NoIntakeKey:
-                return jsonify(status="not initialised"), 503
-            return jsonify(status="ok", app="intake", intake_key=key.id, fingerprint=fingerprint(key.public_key))
+    def health() -> ResponseReturnValue:
+        try:
+            key = published(db)
+        except NoIntakeKey:
+            return jsonify(status="not initialised"), 503
+        return jsonify(status="ok", app="intake", intake_key=key.id, fingerprint=key.fingerprint)
 
     @app.get("/intake-key")
-    def intake_key():  # type: ignore[no-untyped-def]
+    def intake_key() -> ResponseReturnValue:
         """The public key the browser seals to (and its id and fingerprint, to compare)."""
-        with db.session() as session:
-            key = current(session)
-            public = base64.urlsafe_b64encode(key.public_key).rstrip(b"=").decode()
-            return jsonify(id=key.id, public_key=public, fingerprint=fingerprint(key.public_key))
+        key = published(db)
+        return jsonify(id=key.id, public_key=key.text, fingerprint=key.fingerprint)
 
     return app

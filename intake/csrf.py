@@ -21,7 +21,7 @@ protect = CSRFProtect()
 
 
 def token() -> str:
-    return generate_csrf()
+    return str(generate_csrf())
 
 
 def configure(app: Flask, secure_cookies: bool) -> None:

@@ -12,10 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import request
-from flask_babel import lazy_gettext as _  # module-level messages: translated when shown
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import CombinedMultiDict
-from wtforms import (
+from wtforms import (  # type: ignore[import-untyped]  # WTForms ships no type information
     BooleanField,
     Field,
     MultipleFileField,
@@ -24,11 +23,18 @@ from wtforms import (
     SelectMultipleField,
     StringField,
 )
-from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
+from wtforms.validators import (  # type: ignore[import-untyped]  # as above
+    DataRequired,
+    Length,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 
+from cases.proof_of_work import MAX_SOLUTION_DIGITS
 from cases.questionnaire import QUESTIONS, Question
 
-from .pow import MAX_SOLUTION_DIGITS
+from .i18n import lazy_gettext as _  # module-level messages: translated when shown
 
 MAX_MESSAGE = 100_000
 REQUIRED = _("Please tell us what happened. It is the only question you must answer.")
@@ -55,8 +61,8 @@ def posted() -> CombinedMultiDict[str, Any]:
     return CombinedMultiDict([request.files, request.form])
 
 
-class PaidForm(FlaskForm):
-    """Every intake POST pays with proof-of-work (intake.pow): a challenge, solved or aged."""
+class PaidForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
+    """Every intake POST pays with proof-of-work (cases.proof_of_work): a challenge, solved or aged."""
 
     class Meta:
         csrf = False  # CSRFProtect checks every POST before any view runs
@@ -77,14 +83,14 @@ def _question_field(question: Question) -> Field:
     return StringField(filters=[_text], validators=checks)
 
 
-class _ReportFields(PaidForm):
+class ReportFields(PaidForm):
     # Every form page carries one; a guessable nonce would open someone else's receipt box.
     nonce = StringField(validators=[DataRequired(), Regexp(r"^[A-Za-z0-9_-]{22,64}\Z")])
     keep_original = BooleanField(false_values=("", "0"))
     files = MultipleFileField()
 
     def validate(self, extra_validators: Any = None) -> bool:
-        ok = super().validate(extra_validators)
+        ok = bool(super().validate(extra_validators))
         # Choices are checked here with a plain message, not WTForms' own English one.
         for name, question in QUESTIONS.items():
             if question.kind not in ("one", "many"):
@@ -109,19 +115,27 @@ class _ReportFields(PaidForm):
         return {name: str(field.errors[0]) for name, field in self._fields.items() if field.errors}
 
 
-ReportForm: type[_ReportFields] = type(
-    "ReportForm", (_ReportFields,), {name: _question_field(q) for name, q in QUESTIONS.items()}
+# One field per question; annotate with ReportFields, which has everything the views read.
+ReportForm: type[ReportFields] = type(
+    "ReportForm", (ReportFields,), {name: _question_field(q) for name, q in QUESTIONS.items()}
 )
 
 
 class TokenForm(PaidForm):
     token = StringField(validators=[Length(max=64)])
 
+    def kept(self) -> str:
+        """What the reporter typed besides the token, to give back if it could not be sent."""
+        return ""
+
 
 class FollowUpForm(TokenForm):
     message = StringField(filters=[_text], validators=[_at_most(MAX_MESSAGE)])
     keep_original = BooleanField(false_values=("", "0"))
     files = MultipleFileField()
+
+    def kept(self) -> str:
+        return self.message.data or ""
 
 
 class DeleteForm(TokenForm):

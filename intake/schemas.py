@@ -16,8 +16,7 @@ from typing import Annotated, TypeVar
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 
 from cases import bounded_json
-
-from .pow import MAX_SOLUTION_DIGITS
+from cases.proof_of_work import MAX_SOLUTION_DIGITS
 
 MAX_BODY_BYTES = 4 * 1024 * 1024  # a sealed 100,000-character account, in base64, fits with room
 _BODY = bounded_json.Bounds(max_bytes=MAX_BODY_BYTES, max_depth=4, max_string=MAX_BODY_BYTES, max_members=1000)
@@ -78,8 +77,11 @@ class ReportBody(Paid):
     urgent: bool
 
 
-class MessageBody(Paid):
+class TokenBody(Paid):
     token: Token
+
+
+class MessageBody(TokenBody):
     team: Sealed
     mine: Sealed | None = None
 

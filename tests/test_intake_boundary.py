@@ -26,11 +26,12 @@ from werkzeug.test import TestResponse
 
 import caseworker
 import intake
+from cases import proof_of_work as pow_module
 from cases.config import Settings
 from cases.db import Database
 from cases.intake_keys import current
 from cases.models import Case
-from intake import pow as pow_module
+from intake import context
 
 from .conftest import Installed
 from .live import serve
@@ -343,7 +344,7 @@ def test_an_oversized_body_is_refused_before_it_is_read(app: Flask, method: str,
 def test_no_js_files_are_sealed_as_they_arrive_and_open_intact(
     app: Flask, client: FlaskClient, database: Database, installed: Installed
 ) -> None:
-    from intake.sealing import Budget, SealingFile
+    from cases.sealing import Budget, SealingFile
 
     from .reporter_helpers import PHOTO_CANARY, document, png_with_metadata, read_case
 
@@ -361,7 +362,7 @@ def test_no_js_files_are_sealed_as_they_arrive_and_open_intact(
     assert response.status_code == 200, response.get_data(as_text=True)[:500]
     with database.session() as session:
         case_id = session.scalar(select(Case.id))
-    _report, opened = read_case(database, installed.admin_password, case_id, app.extensions["rri.intake"].blobs)
+    _report, opened = read_case(database, installed.admin_password, case_id, context.intake(app).blobs)
     assert dict(opened)["statement.txt"] == document(150_000)
     assert PHOTO_CANARY.encode() not in dict(opened)["photo.png"]
 
@@ -369,7 +370,7 @@ def test_no_js_files_are_sealed_as_they_arrive_and_open_intact(
 def test_no_js_uploads_beyond_the_sealing_bound_get_a_retry_page_with_the_answers(
     app: Flask, client: FlaskClient, database: Database
 ) -> None:
-    slots = app.extensions["rri.sealing"]
+    slots = context.intake(app).sealing
     page = _page(client)
     while slots.acquire(blocking=False):  # every sealing slot is busy
         pass

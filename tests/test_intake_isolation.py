@@ -36,16 +36,28 @@ def _get_routes(app) -> list[str]:  # type: ignore[no-untyped-def]
     return [r.rule for r in app.url_map.iter_rules() if "GET" in r.methods and not r.arguments]
 
 
-def test_intake_source_imports_nothing_that_holds_keys() -> None:
-    offenders = []
-    for path in (ROOT / "intake").rglob("*.py"):
+def _imports(folder: str) -> list[tuple[str, str]]:
+    """(file name, module or module.name) for every absolute import under ``folder``."""
+    found = []
+    for path in (ROOT / folder).rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             names = []
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-            offenders += [f"{path.name}: {n}" for n in names if _is_forbidden(n)]
+            found += [(path.name, n) for n in names]
+    return found
+
+
+def test_intake_source_imports_nothing_that_holds_keys() -> None:
+    assert [f"{file}: {name}" for file, name in _imports("intake") if _is_forbidden(name)] == []
+
+
+def test_intake_is_a_web_shell_over_cases() -> None:
+    """SQL, cryptography and password hashing live in cases/ and crypto/, never in the app."""
+    below = ("sqlalchemy", "cryptography", "crypto", "argon2")
+    offenders = [f"{file}: {name}" for file, name in _imports("intake") if name.split(".")[0] in below]
     assert offenders == []
 
 
@@ -89,7 +101,7 @@ def test_intake_runs_under_a_role_that_cannot_read_keys(
     import re
     import secrets
 
-    from intake import pow as pow_module
+    from cases import proof_of_work as pow_module
 
     monkeypatch.setattr(pow_module, "MIN_FORM_SECONDS", 0)
 

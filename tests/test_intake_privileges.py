@@ -23,13 +23,13 @@ from sqlalchemy.exc import DBAPIError
 
 import intake
 from cases import intake_writes
+from cases import proof_of_work as pow_module
 from cases.config import Settings
 from cases.db import Database
 from cases.intake_keys import current
 from cases.models import Attachment, AttachmentChunk, Base, Case, Message, SealedIn, Status
 from crypto.envelope import Purpose, seal
 from crypto.stream import seal_file
-from intake import pow as pow_module
 
 from .conftest import Installed
 from .reporter_helpers import PageFields, json_request, report_request

@@ -10,11 +10,12 @@ import pytest
 from sqlalchemy import func, select
 
 import intake
+from cases import proof_of_work as pow_module
+from cases.limits import Busy, Slots
 from cases.models import Case
+from cases.proof_of_work import PowError, ProofOfWork, leading_zero_bits
 from cases.questionnaire import QUESTIONS
-from intake import pow as pow_module
-from intake.limits import Busy, Slots
-from intake.pow import PowError, ProofOfWork, leading_zero_bits
+from intake import context
 
 from .reporter_helpers import b64, solve
 
@@ -108,7 +109,7 @@ def test_no_js_report_is_filed_once_per_submission(client, database) -> None:  #
 
 
 def test_status_lookup_answers_busy_rather_than_queueing(app, client) -> None:  # type: ignore[no-untyped-def]
-    slots: Slots = app.extensions["rri.intake"].slots
+    slots: Slots = context.intake(app).slots
     fields = _form_fields(client, "/en/status")
     with slots.take(), slots.take():  # every argon2 slot is in use
         response = client.post("/en/status", data={**fields, "token": "1234 5678 9012 3456 7890"})

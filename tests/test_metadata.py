@@ -1,4 +1,4 @@
-"""Photo metadata stripping: intake/metadata.py and its browser twin intake/static/strip.js.
+"""Photo metadata stripping: cases/metadata.py and its browser twin intake/static/strip.js.
 
 The test images are built here byte by byte (no Pillow): a tiny known-good baseline JPEG and a
 zlib-built PNG, with every kind of metadata added around them and a canary string in each field,
@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from intake.metadata import CODES, strip_metadata
+from cases.metadata import CODES, strip_metadata
 
 REPO = Path(__file__).resolve().parents[1]
 STRIP_JS = REPO / "intake" / "static" / "strip.js"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cases.config import Settings
-from intake.limits import QUEUE_PER_SLOT, Busy, Slots
+from cases.limits import QUEUE_PER_SLOT, Busy, Slots
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -25,16 +25,18 @@ from sqlalchemy import func, select
 
 import intake
 from cases import blob_sweep, installation, migrate, reports
+from cases import proof_of_work as pow_module
 from cases.blobs import TEMP_PREFIX, FilesystemBlobStore, StorageFull, chunk_key
 from cases.clock import today
 from cases.config import Settings
 from cases.db import Database
+from cases.in_flight import Holds
 from cases.intake_keys import current
 from cases.models import Attachment, AttachmentChunk, Base, Case, SealedIn
+from cases.proof_of_work import leading_zero_bits
 from crypto.envelope import Purpose, seal
 from crypto.stream import seal_file
-from intake import pow as pow_module
-from intake.pow import leading_zero_bits
+from intake import context
 
 from .conftest import BACKEND, Installed
 from .reporter_helpers import document
@@ -175,7 +177,7 @@ def full_app(
     monkeypatch.setattr(pow_module, "MIN_FORM_SECONDS", 0)
     app = intake.create_app(dataclasses.replace(settings, pow_bits=1, blob_dir=small_disk.root), database)
     if not small_disk.mounted:
-        app.extensions["rri.intake"].blobs = _ShrinkingStore(small_disk.root, 200_000)
+        context.intake(app).filing.blobs = _ShrinkingStore(small_disk.root, 200_000)
     return app
 
 
@@ -221,18 +223,18 @@ def test_full_disk_keeps_the_no_js_report_and_stores_nothing(
 def test_full_disk_refuses_a_chunk_cleanly_and_the_upload_resumes(
     full_app: Flask, database: Database, small_disk: Disk
 ) -> None:
-    work = full_app.extensions["rri.intake"]
+    work = context.intake(full_app).filing
     with database.session() as session:
         public = current(session).public_key
     manifest, chunks = seal_file(public, document(600_000), "big.txt", "text/plain")
-    with full_app.test_request_context():  # filing holds copies of one submit per request
-        receipt = work.file_report(
-            envelope=seal(public, Purpose.REPORT, b"{}"),
-            sealed_in=SealedIn.BROWSER,
-            urgent=False,
-            nonce="n-" + uuid.uuid4().hex,
-            declared=[(manifest, len(chunks))],
-        )
+    receipt = work.file_report(
+        envelope=seal(public, Purpose.REPORT, b"{}"),
+        sealed_in=SealedIn.BROWSER,
+        urgent=False,
+        nonce="n-" + uuid.uuid4().hex,
+        holds=Holds(),
+        declared=[(manifest, len(chunks))],
+    )
     upload = receipt.uploads[0]
     client = full_app.test_client()
     url, headers = f"/api/upload/{upload.id}", {"X-Upload-Secret": upload.secret}

@@ -12,14 +12,14 @@ import threading
 import time
 from typing import Any
 
-import flask
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
 import intake
-from cases import intake_writes
+from cases import filing, intake_writes
+from cases import proof_of_work as pow_module
 from cases.blobs import FilesystemBlobStore, chunk_key
 from cases.config import Settings
 from cases.db import Database
@@ -28,8 +28,6 @@ from cases.models import Attachment, Case
 from crypto import receipt
 from crypto.envelope import Purpose, seal
 from crypto.stream import seal_file
-from intake import filing
-from intake import pow as pow_module
 
 from .conftest import Installed
 from .reporter_helpers import PageFields, b64, json_request, report_request
@@ -165,15 +163,15 @@ def test_a_channel_deleted_while_a_request_holds_its_token_gets_a_plain_answer(
     opening the case with the token and writing to it: that is "the token opens nothing now"."""
     body, headers, _chunks = _report(client, database)
     token = client.post("/en/api/report", json=body, headers=headers).get_json()["token"]
-    opening = filing.Intake.open_case
+    opening = filing.Filing.open_case
 
-    def opened_then_deleted(self: filing.Intake, token_text: str) -> tuple[str, Any]:
-        case_id, reporter = opening(self, token_text)
+    def opened_then_deleted(self: filing.Filing, token_text: str) -> filing.Reporter:
+        reporter = opening(self, token_text)
         with database.session() as session:
-            assert intake_writes.delete_channel(session, flask.g.rri_lookups[case_id])
-        return case_id, reporter
+            assert intake_writes.delete_channel(session, reporter.lookup)
+        return reporter
 
-    monkeypatch.setattr(filing.Intake, "open_case", opened_then_deleted)
+    monkeypatch.setattr(filing.Filing, "open_case", opened_then_deleted)
     with database.session() as session:
         public = current(session).public_key
     if route == "/en/api/message":

@@ -1,4 +1,4 @@
-"""Bounded argon2 work: a fixed number of slots, a short queue, and a clear 503 beyond it.
+"""Limits on one request's work: bounded argon2 slots (``Busy``) and upload sizes (``TooLarge``).
 
 Every token derivation costs ~64 MiB and ~100 ms of one core. Without a bound, a burst of
 look-ups would queue without end and take the memory of the host with it. The bound is real
@@ -13,13 +13,26 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from . import errors
+
 WAIT_SECONDS = 3.0
 QUEUE_PER_SLOT = 2  # waiters per slot: each waits at most a few derivations, never minutes
 RETRY_AFTER_SECONDS = 5  # short: the queue drains in seconds, and idle argon2 slots are wasted capacity
 
 
-class Busy(Exception):
-    """All slots and the queue are taken; the client should retry after RETRY_AFTER_SECONDS."""
+class Busy(errors.Busy):
+    """All slots and the queue are taken (or every sealing slot): retry after RETRY_AFTER_SECONDS."""
+
+    def __init__(self) -> None:
+        super().__init__("busy", RETRY_AFTER_SECONDS)
+
+
+class TooLarge(errors.Invalid):
+    """Files beyond a limit: ``what`` is "file" (one too large), "total" or "count"."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
 
 
 class Slots:

@@ -31,9 +31,9 @@ from collections import deque
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
-from cases import clock
-from cases.db import Database
-from cases.models import SpentChallenge
+from . import clock, errors
+from .db import Database
+from .models import SpentChallenge
 
 _LAYOUT = struct.Struct(">IBBI12s")
 _MAC_LEN = 16
@@ -48,7 +48,7 @@ MAX_SOLUTION_DIGITS = 20
 PURGE_EVERY_SECONDS = 3600
 
 
-class PowError(Exception):
+class PowError(errors.Refused):
     """The request's proof-of-work is missing, wrong, expired or already used."""
 
 

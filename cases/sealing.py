@@ -6,15 +6,19 @@ photo whole, whose hidden metadata must be removed before it is sealed), never s
 and never copies a file three times. Files beyond the size limits are counted but not kept, so
 the reporter gets their answers back with a plain message. A semaphore bounds how many requests
 seal at once; when it is full, the files of a request are not kept and the page asks to retry.
+The report itself is sealed here too (``seal_report``), the way app.js seals it in the browser.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from crypto.envelope import Purpose, seal
 from crypto.stream import CHUNK_SIZE, Manifest, encrypt_chunk, new_file_key
 
+from .limits import Busy, TooLarge
 from .metadata import strip_metadata
 
 CONCURRENT_SEALING = 2  # requests sealing files at once, per worker process
@@ -120,3 +124,29 @@ class SealingFile:
             self.chunks.append(encrypt_chunk(self.key, len(self.chunks), n == len(pieces) - 1, piece))
         manifest = Manifest(name=self.name, type=self.content_type, size=size, chunks=len(self.chunks), key=self.key)
         return manifest.to_json(), self.chunks
+
+
+def sealed_files(
+    budget: Budget | None, streams: Iterable[object], keep_original: bool, public: bytes
+) -> list[tuple[bytes, list[bytes]]]:
+    """The files sealed while the body arrived, each with its manifest sealed to ``public``.
+
+    ``streams`` are the request's file streams (only ``SealingFile`` ones hold anything). Raises
+    TooLarge when a file passed a limit, Busy when the request found no sealing slot.
+    """
+    if budget is not None and budget.too_large:
+        raise TooLarge(budget.too_large)
+    if budget is not None and budget.busy:
+        raise Busy()
+    sealed = []
+    for stream in streams:
+        finished = stream.finish(keep_original) if isinstance(stream, SealingFile) else None
+        if finished is not None:
+            manifest, chunks = finished
+            sealed.append((seal(public, Purpose.ATTACHMENT_MANIFEST, manifest), chunks))
+    return sealed
+
+
+def seal_report(public: bytes, document: bytes) -> bytes:
+    """A report the server sealed for a browser without JavaScript, as app.js would have."""
+    return seal(public, Purpose.REPORT, document)

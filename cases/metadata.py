@@ -57,7 +57,7 @@ def _tiff(blob: memoryview, found: set[str]) -> None:
         return
 
     def u16(offset: int) -> int:
-        return struct.unpack_from(order + "H", blob, offset)[0]
+        return int(struct.unpack_from(order + "H", blob, offset)[0])
 
     def ifd(offset: int, top: bool) -> None:
         for i in range(u16(offset)):
@@ -139,7 +139,7 @@ def _png(b: bytes, found: set[str]) -> Ranges | None:
         code = "text" if kind in _PNG_TEXT else "date" if kind == b"tIME" else None
         if kind == b"eXIf":
             chunk = memoryview(b)[i + 8 : end - 4]
-            _tiff(chunk[6:] if chunk[:6] == b"Exif\0\0" else chunk, found)  # some writers keep the JPEG prefix
+            _tiff(chunk[6:] if bytes(chunk[:6]) == b"Exif\0\0" else chunk, found)  # some writers keep the JPEG prefix
             code = "exif"
         if code:
             found.add(code)

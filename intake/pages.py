@@ -1,0 +1,128 @@
+"""The reporter's blueprint (every page under /<lang>/) and the pages its views render.
+
+Nothing a reporter types is ever in a URL (so it cannot reach history or a log): tokens and
+reports travel only in POST bodies, and every page is served no-store.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from typing import Any
+
+from flask import Blueprint, abort, g, render_template
+from flask.typing import ResponseReturnValue
+from werkzeug.datastructures import MultiDict
+
+from cases.filing import Receipt, Reporter
+from cases.limits import RETRY_AFTER_SECONDS
+from cases.proof_of_work import Path, Payment
+from cases.questionnaire import DANGER, SECTIONS
+
+from . import csrf
+from .context import intake
+from .forms import PaidForm
+from .i18n import LANGUAGES
+from .notices import busy_notice, no_match_notice
+
+bp = Blueprint("reporter", __name__, url_prefix="/<lang>")
+RETRY_LATER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+@bp.url_value_preprocessor
+def _pull_lang(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+    lang = values.pop("lang", "en") if values else "en"
+    if lang not in LANGUAGES:
+        abort(404)
+    g.lang = lang
+
+
+@bp.url_defaults
+def _push_lang(_endpoint: str, values: dict[str, Any]) -> None:
+    values.setdefault("lang", getattr(g, "lang", "en"))
+
+
+def form_body_limit() -> int:
+    """The no-JS report or follow-up: all its files, and room for the answers around them."""
+    return intake().settings.max_total_bytes + 2 * 1024 * 1024
+
+
+def challenges() -> dict[str, str]:
+    """A page's two challenges: one a plain form post pays with time, one app.js pays with work."""
+    return {"challenge": intake().pow.challenge(Path.FORM), "js_challenge": intake().pow.challenge(Path.JS)}
+
+
+def paid(form: PaidForm, nonce: str | None = None) -> Payment:
+    """Proof-of-work for a form post: a solved JS challenge, or a form challenge old enough."""
+    return intake().pow.pay(form.challenge.data or "", form.solution.data or None, form_allowed=True, nonce=nonce)
+
+
+def show_form(
+    values: MultiDict[str, str] | None = None, errors: dict[str, str] | None = None, notice: str = "", status: int = 200
+) -> tuple[str, int]:
+    """The report form, with the reporter's answers and what to say about them, if any."""
+    values = values or MultiDict()
+    limits = intake().settings
+    page = render_template(
+        "form.html",
+        sections=SECTIONS,
+        danger=DANGER,
+        values=values,
+        errors=errors or {},
+        notice=notice,
+        contacts=intake().contacts,
+        intake_public_key=intake().filing.intake_key().text,
+        csrf_token=csrf.token(),
+        **challenges(),
+        nonce=values.get("nonce") or secrets.token_urlsafe(18),
+        max_file_mb=limits.max_file_bytes // (1024 * 1024),
+        max_total_mb=limits.max_total_bytes // (1024 * 1024),
+        max_files=limits.max_files,
+    )
+    return page, status
+
+
+def retry_later(values: MultiDict[str, str], notice: str = "") -> ResponseReturnValue:
+    """The form again, with the reporter's answers, asking to send again in a while."""
+    page, _code = show_form(values, notice=notice or busy_notice())
+    return page, 503, RETRY_LATER
+
+
+def receipt_page(receipt: Receipt) -> str:
+    return render_template("receipt.html", receipt=receipt, contacts=intake().contacts)
+
+
+def lookup_failed(message: str, code: int = 400, token_text: str = "") -> tuple[str, int]:
+    """The token form again, saying why the token did not open a case."""
+    page = render_template(
+        "status_lookup.html", csrf_token=csrf.token(), **challenges(), error=message, typed=token_text
+    )
+    return page, code
+
+
+def no_match(token_text: str) -> tuple[str, int]:
+    """The token opens no case: mistyped, or its reply channel deleted (perhaps a moment ago)."""
+    return lookup_failed(no_match_notice(), 404, token_text)
+
+
+def status_page(reporter: Reporter, notice: str = "", message: str = "") -> str:
+    standing = intake().filing.standing(reporter)
+    return render_template(
+        "status.html",
+        view=standing.view,
+        token=reporter.token,
+        notice=notice,
+        message=message,
+        csrf_token=csrf.token(),
+        **challenges(),
+        refresh_challenge=intake().pow.challenge(Path.FORM),
+        refresh_js_challenge=intake().pow.challenge(Path.JS),
+        intake_public_key=standing.intake_key.text,
+        reporter_public_key=_text(reporter.keys.public),
+        case_context=standing.case_context.decode(),
+        max_file_mb=intake().settings.max_file_bytes // (1024 * 1024),
+    )
+
+
+def _text(key: bytes) -> str:
+    return base64.urlsafe_b64encode(key).rstrip(b"=").decode()
