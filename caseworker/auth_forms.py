@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-# WTForms ships no type information (and the project installs no stubs for it).
-from wtforms import Field, HiddenField, PasswordField, SelectField, StringField  # type: ignore[import-untyped]
-from wtforms.validators import InputRequired, Length, Optional, ValidationError  # type: ignore[import-untyped]
+from wtforms import Field, HiddenField, PasswordField, SelectField, StringField
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from .forms import DeskForm
 

@@ -12,14 +12,14 @@ from typing import Any
 
 from flask import request
 from flask_wtf import FlaskForm
-from wtforms import (  # type: ignore[import-untyped]  # wtforms ships no type information
+from wtforms import (
     BooleanField,
     IntegerField,
     SelectField,
     SelectMultipleField,
     StringField,
 )
-from wtforms.validators import (  # type: ignore[import-untyped]  # as above
+from wtforms.validators import (
     AnyOf,
     InputRequired,
     Length,

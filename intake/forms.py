@@ -14,7 +14,7 @@ from typing import Any
 from flask import request
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import CombinedMultiDict
-from wtforms import (  # type: ignore[import-untyped]  # WTForms ships no type information
+from wtforms import (
     BooleanField,
     Field,
     MultipleFileField,
@@ -23,7 +23,7 @@ from wtforms import (  # type: ignore[import-untyped]  # WTForms ships no type i
     SelectMultipleField,
     StringField,
 )
-from wtforms.validators import (  # type: ignore[import-untyped]  # as above
+from wtforms.validators import (
     DataRequired,
     Length,
     Optional,

@@ -11,7 +11,7 @@ The intake's modules translate with ``gettext`` and ``lazy_gettext`` from here (
 from __future__ import annotations
 
 from flask import Flask, g
-from flask_babel import Babel  # type: ignore[import-untyped]  # ships no type information
+from flask_babel import Babel
 from flask_babel import gettext as _gettext
 from flask_babel import lazy_gettext as _lazy_gettext
 

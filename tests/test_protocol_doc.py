@@ -31,7 +31,7 @@ from crypto.kdf import TESTING
 from crypto.keys import KeyPair, fingerprint, key_id, load_private, load_public
 from crypto.passwords import parse_recovery_text, recovery_text
 from crypto.stream import CHUNK_SIZE, encrypt_chunk
-from intake import csrf, views
+from intake import csrf, pages
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = (REPO / "docs" / "protocol.md").read_text(encoding="utf-8")
@@ -289,11 +289,11 @@ def test_http_limit_is_the_code_s(limit: tuple[str, str, str]) -> None:
 
 
 def test_form_body_limit(settings: Settings, database: Database) -> None:
-    row = next(row for row in _limits() if row[2] == "intake.views.form_body_limit")
+    row = next(row for row in _limits() if row[2] == "intake.pages.form_body_limit")
     assert row[1] == "total file limit + 2 MiB"
     app = intake.create_app(settings, database)
     with app.test_request_context():
-        assert views.form_body_limit() == settings.max_total_bytes + 2 * 1024 * 1024
+        assert pages.form_body_limit() == settings.max_total_bytes + 2 * 1024 * 1024
 
 
 def test_csrf_names_are_the_code_s(settings: Settings, database: Database) -> None:

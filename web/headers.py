@@ -8,7 +8,7 @@ seized device.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote
 
 if TYPE_CHECKING:  # typing only: this module imports no Flask at run time
@@ -41,7 +41,14 @@ SECURITY_HEADERS: dict[str, str] = {
 }
 
 
-def apply(headers) -> None:  # type: ignore[no-untyped-def]
+class HeaderMap(Protocol):
+    """What ``apply`` needs of werkzeug's Headers (or a plain dict in tests)."""
+
+    def __contains__(self, name: str, /) -> bool: ...
+    def __setitem__(self, name: str, value: str, /) -> None: ...
+
+
+def apply(headers: HeaderMap) -> None:
     """Set every security header on a response's header map (werkzeug Headers or a dict).
 
     A Content-Security-Policy the view set itself is kept: the only view that does so is the

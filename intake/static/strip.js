@@ -1,5 +1,5 @@
 // Removes identifying metadata (location, camera, dates, text) from JPEG and PNG photos before
-// they are sealed, and says what it removed. Mirrors intake/metadata.py byte for byte: change both.
+// they are sealed, and says what it removed. Mirrors cases/metadata.py byte for byte: change both.
 // Never throws and never guesses: on any doubt about the structure the input comes back unchanged.
 const CODES = ['gps', 'camera', 'date', 'exif', 'xmp', 'iptc', 'comment', 'text', 'other'];
 const str = (b, s, e) => String.fromCharCode(...b.subarray(s, e));
