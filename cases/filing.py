@@ -136,7 +136,7 @@ class Filing:
         if not valid_nonce(nonce):
             raise errors.Invalid("a submission nonce is 22 to 64 base64url characters")
         self.in_flight.hold(nonce, holds)
-        repeat = self._repeat(nonce)
+        repeat = self._repeat(nonce, declared)
         if repeat is not None:
             return repeat
         new_token = tokens.generate()
@@ -168,12 +168,12 @@ class Filing:
         except IntegrityError:
             pass  # the same submit raced itself in another process, and the other one won
         # Another copy of this submit filed it first: answer with that case, never this token.
-        repeat = self._repeat(nonce)
+        repeat = self._repeat(nonce, declared)
         if repeat is None:
             raise RuntimeError("a submission that lost a race left no case")
         return repeat
 
-    def repeat(self, nonce: str, holds: Holds) -> Receipt | None:
+    def repeat(self, nonce: str, holds: Holds, declared: Declared = ()) -> Receipt | None:
         """The receipt of an earlier submit with this nonce, or None (cheap: no argon2).
 
         A copy of a submit still being handled in this process is waited for, so a double tap
@@ -182,14 +182,14 @@ class Filing:
         if not valid_nonce(nonce):
             return None
         self.in_flight.hold(nonce, holds)
-        return self._repeat(nonce)
+        return self._repeat(nonce, declared)
 
-    def await_repeat(self, nonce: str, seconds: float = REPEAT_WAIT_SECONDS) -> Receipt | None:
+    def await_repeat(self, nonce: str, declared: Declared = (), seconds: float = REPEAT_WAIT_SECONDS) -> Receipt | None:
         """For a copy whose proof-of-work a twin in another process already spent: that twin is
         filing the case, so wait for it rather than tell the reporter to send again."""
         deadline = time.monotonic() + seconds
         while valid_nonce(nonce) and time.monotonic() < deadline:
-            receipt = self._repeat(nonce)
+            receipt = self._repeat(nonce, declared)
             if receipt is not None:
                 return receipt
             time.sleep(0.1)
@@ -265,8 +265,10 @@ class Filing:
                 self.blobs.put(chunk_key(upload.id, index), sealed)
                 intake_writes.record_chunk(session, upload.id, secret, index, len(sealed))
 
-    def _repeat(self, nonce: str) -> Receipt | None:
-        # Nothing is rewritten: the upload secrets are derived again from the nonce.
+    def _repeat(self, nonce: str, declared: Declared = ()) -> Receipt | None:
+        """The first filing's receipt. Nothing is rewritten: the upload secrets are derived again
+        from the nonce. Its uploads come in the order the copy declares its files, finished ones
+        included, because a client pairs uploads with its files by position."""
         with self.db.session() as session:
             case = session.scalar(select(Case).where(Case.submission_key == reports.submission_key(nonce)))
             if case is None:
@@ -277,13 +279,22 @@ class Filing:
                     shown = open_receipt(nonce, case.receipt_box)
                 except OpenError:
                     shown = None
-            uploads = [
-                Upload(a.id, upload_secret(nonce, a.id), a.chunk_count)
-                for a in session.scalars(
-                    select(Attachment)
-                    .where(Attachment.case_id == case.id, Attachment.message_id.is_(None))
-                    .where(Attachment.complete.is_(False))
-                    .order_by(Attachment.id)
-                )
-            ]
+            files = session.scalars(
+                select(Attachment)
+                .where(Attachment.case_id == case.id, Attachment.message_id.is_(None))
+                .order_by(Attachment.id)
+            ).all()
+            uploads = [Upload(a.id, upload_secret(nonce, a.id), a.chunk_count) for a in _as_declared(files, declared)]
             return Receipt(case.id, shown, False, uploads, case.urgent)
+
+
+def _as_declared(files: Sequence[Attachment], declared: Declared) -> list[Attachment]:
+    """The case's files in the order of ``declared``, matched by their sealed manifests (a copy
+    of a submit carries the very same bytes). Without a full match (no JavaScript, where the
+    server sealed the files and they are complete), the files still waiting for chunks."""
+    by_manifest = {bytes(a.manifest): a for a in files}
+    ordered = [by_manifest.get(manifest) for manifest, _count in declared]
+    matched = [a for a in ordered if a is not None]
+    if declared and len(matched) == len(declared) and len({a.id for a in matched}) == len(matched):
+        return matched
+    return [a for a in files if not a.complete]

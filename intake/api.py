@@ -32,18 +32,18 @@ def report() -> ResponseReturnValue:
         document = schemas.document(request.get_data(cache=False))
     except schemas.BadBody:
         return unsendable()
+    try:
+        body = schemas.parse(schemas.ReportBody, document)
+    except schemas.BadBody:
+        return unsendable()
     # A resent submit is answered from its receipt box before any new work is asked for.
-    nonce = schemas.nonce_of(document)
-    receipt = intake().filing.repeat(nonce, holds()) if nonce else None
+    receipt = intake().filing.repeat(body.nonce, holds(), body.declared())
     if receipt is None:
-        try:
-            body = schemas.parse(schemas.ReportBody, document)
-        except schemas.BadBody:
-            return unsendable()
         paying = paid_json(body, body.nonce)
         if paying is not Payment.PAID:
             # Work paid by a copy of this submit in another process: it is filing the case.
-            receipt = intake().filing.await_repeat(body.nonce) if paying is Payment.BY_TWIN else None
+            twin = paying is Payment.BY_TWIN
+            receipt = intake().filing.await_repeat(body.nonce, body.declared()) if twin else None
             if receipt is None:
                 return unpaid()
     if receipt is None:

@@ -95,12 +95,16 @@ def reporter_json(model: type[B]) -> Callable[[Callable[[B, Reporter], ResponseR
                 return unpaid()
             try:
                 reporter = intake().filing.open_case(body.token)
-            except (tokens.Malformed, NotFound, Busy):
+            except (tokens.Malformed, NotFound):
                 return json_failure(gone_notice(), 403)
+            except Busy:  # app.js waits Retry-After and sends again: nothing is lost
+                return json_failure(busy_notice(), 503, RETRY_LATER)
             try:
                 return view(body, reporter)
             except NotFound:  # the channel was deleted since the token opened the case
                 return json_failure(gone_notice(), 403)
+            except Busy:
+                return json_failure(busy_notice(), 503, RETRY_LATER)
             except TooLarge as exc:
                 return json_failure(too_large_notice(exc.what), 413)
             except errors.Invalid:

@@ -99,16 +99,3 @@ def parse(model: type[M], parsed: object) -> M:
         return model.model_validate(parsed)
     except ValidationError as exc:
         raise BadBody(str(exc)) from None
-
-
-def nonce_of(parsed: object) -> str | None:
-    """The nonce of a report body, for answering a resend before asking for new work."""
-    nonce = parsed.get("nonce") if isinstance(parsed, dict) else None
-    try:
-        return _NonceOnly.model_validate({"nonce": nonce}).nonce
-    except ValidationError:
-        return None
-
-
-class _NonceOnly(_Strict):
-    nonce: Nonce
