@@ -85,7 +85,7 @@ async function KeySchedule(shared_secret, info, aead_id = 0x0002) {
   const secret = await LabeledExtract(suite_id, shared_secret, 'secret', EMPTY);
   const key = await LabeledExpand(suite_id, secret, 'key', key_schedule_context, Nk);
   const base_nonce = await LabeledExpand(suite_id, secret, 'base_nonce', key_schedule_context, 12);
-  return { key, baseNonce: base_nonce };
+  return { key, base_nonce };
 }
 
 const aesKey = key => subtle.importKey('raw', key, 'AES-GCM', false, ['encrypt']);
@@ -96,7 +96,7 @@ const AESGCM = async (key, iv, additionalData, pt) =>
 async function SetupBaseS(pkR, info, aead_id = 0x0002, eph) {
   if (pkR.length !== 65 || pkR[0] !== 4) throw Error('pkR: need 65-byte uncompressed point');
   const { shared_secret, enc } = await Encap(pkR, eph);
-  const { key, baseNonce: base_nonce } = await KeySchedule(shared_secret, info, aead_id);
+  const { key, base_nonce } = await KeySchedule(shared_secret, info, aead_id);
   const aead = await aesKey(key);
   const context = {
     enc,
@@ -155,10 +155,5 @@ export async function sealFile(pkR, bytes, name, type, key = randomKey(), eph) {
   return { manifest: await seal(pkR, 'attachment-manifest', json, EMPTY, eph), chunks };
 }
 
-export {
-  LabeledExtract as labeledExtract,
-  LabeledExpand as labeledExpand,
-  ExtractAndExpand as extractAndExpand,
-  KeySchedule as keySchedule,
-  SetupBaseS as setupS,
-};
+// The RFC's steps, for the test vectors (tests/js/vectors.mjs) and the test opener (open.mjs).
+export { LabeledExtract, LabeledExpand, ExtractAndExpand, KeySchedule, SetupBaseS };

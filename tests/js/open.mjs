@@ -1,7 +1,7 @@
 // TEST-ONLY recipient side for intake/static/seal.js. Never served to browsers:
 // the real recipient is the Python caseworker side. Reuses the HPKE key schedule from
 // seal.js but re-derives the envelope layout, info string and chunk nonces independently.
-import { PURPOSES, keyIdOf, extractAndExpand, keySchedule, jwk, CHUNK } from '../../intake/static/seal.js';
+import { PURPOSES, keyIdOf, ExtractAndExpand, KeySchedule, jwk, CHUNK } from '../../intake/static/seal.js';
 
 const S = globalThis.crypto.subtle;
 const EMPTY = new Uint8Array(0);
@@ -71,8 +71,8 @@ export async function open(skR, pkR, purpose, envelope, context = EMPTY) {
   }
   const sk = await S.importKey('jwk', jwk(skR, pkR), { name: 'ECDH', namedCurve: 'P-256' }, false, ['deriveBits']);
   const dh = new Uint8Array(await S.deriveBits({ name: 'ECDH', public: pkE }, sk, 256));
-  const ss = await extractAndExpand(dh, concat(enc, pkR));
-  const { key, baseNonce } = await keySchedule(ss, info, 2);
+  const ss = await ExtractAndExpand(dh, concat(enc, pkR));
+  const { key, base_nonce: baseNonce } = await KeySchedule(ss, info, 2);
   const k = await S.importKey('raw', key, 'AES-GCM', false, ['decrypt']);
   try {
     return new Uint8Array(await S.decrypt({ name: 'AES-GCM', iv: baseNonce, additionalData: EMPTY }, k, ct));

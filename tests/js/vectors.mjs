@@ -2,7 +2,7 @@
 // DHKEM(P-256, HKDF-SHA256), HKDF-SHA256, AES-128-GCM.
 // Usage: node tests/js/vectors.mjs /path/to/rfc9180-base-mode.json
 import { readFileSync } from 'node:fs';
-import { setupS, extractAndExpand, keySchedule, jwk } from '../../intake/static/seal.js';
+import { SetupBaseS, ExtractAndExpand, KeySchedule, jwk } from '../../intake/static/seal.js';
 import { hex, unhex, concat } from './open.mjs';
 
 const path = process.argv[2];
@@ -32,12 +32,12 @@ for (const [idx, v] of suites.entries()) {
     const skE = await crypto.subtle.importKey('jwk', jwk(unhex(v.skEm), unhex(v.pkEm)), P, false, ['deriveBits']);
     const pub = await crypto.subtle.importKey('raw', pkR, P, true, []);
     const dh = new Uint8Array(await crypto.subtle.deriveBits({ name: 'ECDH', public: pub }, skE, 256));
-    check(`${tag} shared_secret`, hex(await extractAndExpand(dh, concat(unhex(v.enc), pkR))), v.shared_secret);
-    const { key, baseNonce } = await keySchedule(unhex(v.shared_secret), info, 1);
+    check(`${tag} shared_secret`, hex(await ExtractAndExpand(dh, concat(unhex(v.enc), pkR))), v.shared_secret);
+    const { key, base_nonce: baseNonce } = await KeySchedule(unhex(v.shared_secret), info, 1);
     if (v.key) check(`${tag} key_schedule key`, hex(key), v.key);
     if (v.base_nonce) check(`${tag} key_schedule base_nonce`, hex(baseNonce), v.base_nonce);
   }
-  const ctx = await setupS(pkR, info, 1, { sk: unhex(v.skEm), pk: unhex(v.pkEm) });
+  const ctx = await SetupBaseS(pkR, info, 1, { sk: unhex(v.skEm), pk: unhex(v.pkEm) });
   check(`${tag} enc`, hex(ctx.enc), v.enc);
   for (const e of v.encryptions) {
     ctx.seq = Number(e.sequence_number);
