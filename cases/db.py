@@ -8,7 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session as Session  # re-exported: the apps name a unit of work by it
+from sqlalchemy.orm import sessionmaker
 
 
 def make_engine(url: str, **kwargs: object) -> Engine:

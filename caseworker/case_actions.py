@@ -3,11 +3,14 @@ function of ``cases.case_actions`` and sends the caseworker back to the part the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import g
 from flask.typing import ResponseReturnValue
 
 from cases import case_actions as act
 from cases import errors, inbox_index
+from cases.db import Session
 from cases.models import Status
 
 from . import forms
@@ -24,18 +27,30 @@ def _reindex() -> act.Reindex:
     return lambda session, case: inbox_index.rebuild(session, ring, case)
 
 
+def _apply(case_id: str, part: str, action: Callable[[Session], object]) -> ResponseReturnValue:
+    """One domain action in one unit of work; a refusal (and its audit event, committed with it)
+    comes back as a message on the case page, success as the part of the page it changed."""
+    with desk().db.session() as session:
+        try:
+            action(session)
+        except errors.DomainError as exc:
+            return refusal(case_id, exc)
+    return back(case_id, part)
+
+
 @bp.post("/cases/<case_id>/triage")
 @staff_session.require(*STAFF)
 def update_triage(case_id: str) -> ResponseReturnValue:
     form = forms.TriageForm()
     if not form.validate():
         return not_saved(case_id, form)
-    with desk().db.session() as session:
-        try:
-            act.save_triage(session, case_id, keys(), form.data, bool(form.urgent.data), g.user.id, _reindex())
-        except errors.DomainError as exc:
-            return refusal(case_id, exc)
-    return back(case_id, "triage")
+    return _apply(
+        case_id,
+        "triage",
+        lambda session: act.save_triage(
+            session, case_id, keys(), form.data, bool(form.urgent.data), g.user.id, _reindex()
+        ),
+    )
 
 
 @bp.post("/cases/<case_id>/referrals")
@@ -44,22 +59,21 @@ def add_referral(case_id: str) -> ResponseReturnValue:
     form = forms.ReferralForm()
     if not form.validate():
         return not_saved(case_id, form)
-    with desk().db.session() as session:
-        try:
-            act.add_referral(
-                session,
-                case_id,
-                keys(),
-                form.to.data,
-                form.on.data,
-                form.outcome.data,
-                bool(form.authorities.data),
-                g.user.id,
-                _reindex(),
-            )
-        except errors.DomainError as exc:
-            return refusal(case_id, exc)  # a refused referral's audit event is committed with it
-    return back(case_id, "referrals")
+    return _apply(
+        case_id,
+        "referrals",
+        lambda session: act.add_referral(
+            session,
+            case_id,
+            keys(),
+            form.to.data,
+            form.on.data,
+            form.outcome.data,
+            bool(form.authorities.data),
+            g.user.id,
+            _reindex(),
+        ),
+    )
 
 
 @bp.post("/cases/<case_id>/referrals/<int:number>")
@@ -68,12 +82,11 @@ def update_referral(case_id: str, number: int) -> ResponseReturnValue:
     form = forms.OutcomeForm()
     if not form.validate():
         return not_saved(case_id, form)
-    with desk().db.session() as session:
-        try:
-            act.set_outcome(session, case_id, keys(), number, form.outcome.data, g.user.id, _reindex())
-        except errors.DomainError as exc:
-            return refusal(case_id, exc)
-    return back(case_id, "referrals")
+    return _apply(
+        case_id,
+        "referrals",
+        lambda session: act.set_outcome(session, case_id, keys(), number, form.outcome.data, g.user.id, _reindex()),
+    )
 
 
 @bp.post("/cases/<case_id>/assign")
@@ -82,12 +95,7 @@ def assign(case_id: str) -> ResponseReturnValue:
     form = forms.AssignForm()
     if not form.validate():
         return refusal(case_id, act.NotAssignable())
-    with desk().db.session() as session:
-        try:
-            act.assign(session, case_id, form.to.data, g.user.id)
-        except errors.DomainError as exc:
-            return refusal(case_id, exc)
-    return back(case_id, "assignment")
+    return _apply(case_id, "assignment", lambda session: act.assign(session, case_id, form.to.data, g.user.id))
 
 
 @bp.post("/cases/<case_id>/status")
@@ -98,12 +106,11 @@ def change_status(case_id: str) -> ResponseReturnValue:
         if form.status.errors:
             return refuse(case_id, "Choose one of the listed stages.", 400)
         return refuse(case_id, f"Nothing was sent: the explanation is longer than {forms.MAX_REPLY} characters.", 400)
-    with desk().db.session() as session:
-        try:
-            act.change_status(session, case_id, Status(form.status.data), form.explanation.data, g.user.id)
-        except errors.DomainError as exc:
-            return refusal(case_id, exc)
-    return back(case_id, "timeline")
+    return _apply(
+        case_id,
+        "timeline",
+        lambda session: act.change_status(session, case_id, Status(form.status.data), form.explanation.data, g.user.id),
+    )
 
 
 @bp.post("/cases/<case_id>/reply")
@@ -112,12 +119,7 @@ def reply(case_id: str) -> ResponseReturnValue:
     form = forms.ReplyForm()
     if not form.validate():
         return refuse(case_id, f"Nothing was sent: write a reply of 1 to {forms.MAX_REPLY} characters.", 400)
-    with desk().db.session() as session:
-        try:
-            act.reply(session, case_id, form.text.data, g.user.id)
-        except errors.DomainError as exc:
-            return refusal(case_id, exc)
-    return back(case_id, "thread")
+    return _apply(case_id, "thread", lambda session: act.reply(session, case_id, form.text.data, g.user.id))
 
 
 @bp.post("/cases/<case_id>/notes")
@@ -126,9 +128,4 @@ def add_note(case_id: str) -> ResponseReturnValue:
     form = forms.NoteForm()
     if not form.validate():
         return refuse(case_id, f"Nothing was saved: write a note of 1 to {forms.MAX_NOTE} characters.", 400)
-    with desk().db.session() as session:
-        try:
-            act.add_note(session, case_id, form.text.data, g.user.id)
-        except errors.DomainError as exc:
-            return refusal(case_id, exc)
-    return back(case_id, "notes")
+    return _apply(case_id, "notes", lambda session: act.add_note(session, case_id, form.text.data, g.user.id))
