@@ -66,7 +66,7 @@ def parse(plaintext: bytes) -> Report:
         raise Unreadable(f"it is not valid JSON within the limits ({exc})") from None
     if not isinstance(document, dict):
         raise Unreadable("it is not a JSON object")
-    answers = document.get("answers", document)  # early (and the demo's) reports are flat
+    answers = document.get("answers")
     if not isinstance(answers, dict):
         raise Unreadable("its answers are not a JSON object")
     lang = document.get("lang", "")

@@ -264,6 +264,7 @@ def test_every_hostile_report_kind_is_refused_with_a_reason() -> None:
         b'{"answers":{"country":"\\ud800"}}',
         b'{"answers":{"country":"\xff"}}',
         b"[]",
+        b'{"v":1,"country":"Freedonia"}',  # flat: no "answers" object
         b'{"answers":{"act_types":[[1]]}}',
         b'{"answers":{"country":{"a":1}}}',
         b'{"answers":{"country":"' + b"x" * 300_000 + b'"}}',
