@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,7 +27,13 @@ from .models import Attachment, Case, Direction, Message, Status, StatusChange
 from .reports import Rejected, check_envelope
 
 
-def context(case: Case, what: str = "") -> bytes:
+class HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+def context(case: HasId, what: str = "") -> bytes:
+    """What a case's envelopes are bound to (protocol §5.3): its id, and which part they are."""
     return f"case:{case.id}{'/' + what if what else ''}".encode()
 
 

@@ -173,7 +173,7 @@ def _build(keys: dict[bytes, PrivateKey], case: CaseLike, report_envelope: bytes
             keys,
             Purpose.TRIAGE,
             case.triage_envelope,
-            context(case, "triage"),  # type: ignore[arg-type]  # context() reads only .id, which rows have
+            context(case, "triage"),
         )
     entry = entry_from(report, triage, problem if report_envelope is not None else None)
     entry["t"] = triage_mark(case.triage_envelope)
