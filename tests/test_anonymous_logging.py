@@ -64,7 +64,7 @@ def _assert_anonymous(log: str) -> None:
     assert access and not any(re.search(r"\d\d:\d\d", line) for line in access), "no time in access records"
 
 
-def test_embedded_server_logs_no_address(env) -> None:  # type: ignore[no-untyped-def]
+def test_embedded_server_logs_no_address(env) -> None:
     init(env)
     port = free_port()
     proc = subprocess.Popen(

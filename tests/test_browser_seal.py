@@ -123,7 +123,7 @@ _RESEAL_IN_PAGE = """async ({ recipient, envelopes, streams }) => {
 }"""
 
 
-def test_chromium_reproduces_the_kat(browser, live) -> None:  # type: ignore[no-untyped-def]
+def test_chromium_reproduces_the_kat(browser, live) -> None:
     kat = json.loads(KAT_FILE.read_text(encoding="utf-8"))
     page = open_page(browser, live, js=True)
     try:

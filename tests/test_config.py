@@ -21,7 +21,7 @@ def test_production_argon2_is_at_least_rfc9106_second_recommendation() -> None:
     assert (PRODUCTION.time_cost, PRODUCTION.memory_kib, PRODUCTION.parallelism) >= (3, 64 * 1024, 4)
 
 
-def test_pepper_lives_outside_the_database_and_is_private(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_pepper_lives_outside_the_database_and_is_private(tmp_path) -> None:
     settings = Settings.from_env({"RRI_HOME": str(tmp_path)})
     assert settings.database_url == f"sqlite:///{tmp_path / 'reprisals.db'}"
     assert create_secret(settings.pepper_file) is True
@@ -30,7 +30,7 @@ def test_pepper_lives_outside_the_database_and_is_private(tmp_path) -> None:  # 
     assert len(settings.pepper()) == 32
 
 
-def test_missing_or_short_secrets_say_what_to_do(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_missing_or_short_secrets_say_what_to_do(tmp_path) -> None:
     with pytest.raises(ConfigError, match="reprisals init"):
         read_secret(tmp_path / "nope", "the token pepper")
     (tmp_path / "short").write_bytes(b"abc")

@@ -27,7 +27,7 @@ from crypto.envelope import Purpose, open_envelope
 from crypto.inbox_index import EntryCipher
 
 from .conftest import ADMIN_PASSWORD, Installed
-from .desk_helpers import csrf_of, desk_app, logged_in_client
+from .desk_helpers import csrf_of, logged_in_client, make_desk_app
 from .test_desk_case import PASSWORD, add_worker, file_case
 
 ROUNDS = 6  # each race is run a few times: which request writes first is up to the scheduler
@@ -93,7 +93,7 @@ def expect(answers: Sequence[TestResponse], code: int) -> None:
 
 @pytest.fixture
 def desk(settings: Settings, database: Database, installed: Installed) -> Desk:
-    app = desk_app(settings, database)
+    app = make_desk_app(settings, database)
     add_worker(database, "bob", Role.CASEWORKER)
     answers = {"consent_act": "yes", "consent_authorities": "yes", "country": "Freedonia"}
     return Desk(app, database, file_case(database, settings, answers).case_id)
@@ -244,7 +244,7 @@ def test_racing_replies_and_notes_all_land(desk: Desk) -> None:
 @pytest.fixture
 def admins(settings: Settings, database: Database, installed: Installed) -> tuple[Desk, int]:
     """Two admin clients (admin and bob) and a caseworker account carol, not yet granted keys."""
-    app = desk_app(settings, database)
+    app = make_desk_app(settings, database)
     add_worker(database, "bob", Role.ADMIN)
     carol = add_worker(database, "carol", Role.CASEWORKER, grant=False)
     return Desk(app, database), carol

@@ -39,6 +39,7 @@ from crypto.stream import seal_file
 from intake import context
 
 from .conftest import BACKEND, Installed
+from .factories import file_case
 from .reporter_helpers import document
 
 MIDNIGHT = calendar.timegm(today().timetuple())
@@ -83,13 +84,7 @@ def test_sweep_removes_what_dead_writers_left_and_nothing_else(
 ) -> None:
     with database.session() as session:
         public = current(session).public_key
-        case = reports.file_report(
-            session,
-            envelope=seal(public, Purpose.REPORT, b"{}"),
-            sealed_in=SealedIn.BROWSER,
-            token_lookup=os.urandom(32),
-            reporter_public_key=os.urandom(32),
-        ).case
+        case = session.get_one(Case, file_case(session, raw_report=b"{}").case_id)
         manifest, chunks = seal_file(public, document(), "a.txt", "text/plain")
         attachment = reports.start_attachment(session, case, manifest, len(chunks))
         reports.put_chunk(session, blobs, attachment, 0, chunks[0])

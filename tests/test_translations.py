@@ -21,7 +21,7 @@ SAME_ALLOWED = {("fr", "Messages"), ("es", "No")}
 TRANSLATED = [code for code in LANGUAGES if code != "en"]
 
 
-def _po(code: str):  # type: ignore[no-untyped-def]
+def _po(code: str):
     with open(CATALOGUES / code / "LC_MESSAGES" / "messages.po", "rb") as fh:
         return read_po(fh, locale=code)
 
@@ -50,7 +50,7 @@ def test_catalogue_is_complete_with_matching_placeholders(code: str) -> None:
             assert set(PLACEHOLDER.findall(target)) == expected, f"{code}: placeholders differ in {sources[0]!r}"
 
 
-def _entries(catalog) -> dict:  # type: ignore[no-untyped-def]
+def _entries(catalog) -> dict:
     as_tuple = lambda v: v if isinstance(v, str) else tuple(v)  # noqa: E731 - plural forms are lists
     return {as_tuple(m.id): as_tuple(m.string) for m in catalog if m.id}
 
@@ -67,7 +67,7 @@ def test_compiled_catalogue_matches_its_source(code: str) -> None:
 
 
 @pytest.mark.parametrize("code", TRANSLATED)
-def test_pages_show_no_english(code: str, settings, database, installed) -> None:  # type: ignore[no-untyped-def]
+def test_pages_show_no_english(code: str, settings, database, installed) -> None:
     import intake
 
     client = intake.create_app(settings, database).test_client()
