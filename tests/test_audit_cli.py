@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import pytest
 from sqlalchemy import text
 
 from cases import audit
@@ -12,6 +13,8 @@ from cases.db import Database
 from cases.models import AuditEvent
 
 from .cli_helpers import run_cli
+
+pytestmark = pytest.mark.slow  # every test runs the command in a subprocess
 
 
 def _trail(database) -> Database:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import socket
 
+import pytest
 from sqlalchemy import select
 
 from cases import keyring
@@ -12,6 +13,8 @@ from cases.db import Database
 from cases.models import Caseworker
 
 from .cli_helpers import ADMIN_PASSWORD, assert_one_line_error, init, run_cli
+
+pytestmark = pytest.mark.slow  # every test runs the command in a subprocess
 
 RECOVERY = re.compile(r"^\s+([A-Z2-7]{4}(?:-[A-Z2-7]{1,4})+)\s*$", re.M)
 

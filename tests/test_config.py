@@ -75,6 +75,7 @@ def test_a_bad_value_is_refused_at_start_naming_its_variable(name: str, value: s
         Settings.from_env({name: value})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("app", ["intake", "caseworker"])
 def test_gunicorn_entry_points_stop_with_one_line(app: str, tmp_path: Path) -> None:
     env = {**os.environ, "RRI_HOME": str(tmp_path), "RRI_STATS_MIN_COUNT": "1"}

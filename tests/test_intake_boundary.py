@@ -318,6 +318,7 @@ def test_expired_spent_challenges_are_purged(database: Database) -> None:
 # --- body limits (item 10) -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("method", "path"),
     [("POST", "/en/status"), ("POST", "/en/api/report"), ("POST", "/en/api/message"), ("PUT", "/api/upload/x/0")],

@@ -61,6 +61,7 @@ def test_intake_is_a_web_shell_over_cases() -> None:
     assert offenders == []
 
 
+@pytest.mark.slow
 def test_serving_intake_never_loads_key_handling_modules(env, installed) -> None:
     script = """
 import json, sys

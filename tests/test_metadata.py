@@ -15,6 +15,7 @@ import shutil
 import struct
 import subprocess
 import zlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -28,7 +29,14 @@ REPO = Path(__file__).resolve().parents[1]
 STRIP_JS = REPO / "intake" / "static" / "strip.js"
 CLI = REPO / "tests" / "js" / "strip_cli.mjs"
 NODE = shutil.which("node")
-needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed: cannot run intake/static/strip.js")
+
+
+def needs_node(test: Callable[..., None]) -> Callable[..., None]:
+    """Runs Node: slow, and skipped where Node is not installed."""
+    return pytest.mark.slow(
+        pytest.mark.skipif(NODE is None, reason="node is not installed: cannot run intake/static/strip.js")(test)
+    )
+
 
 JPEG, PNG = "image/jpeg", "image/png"
 

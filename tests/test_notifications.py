@@ -152,6 +152,7 @@ def test_with_nobody_to_mail_cases_stay_pending_and_it_says_so(database, staff, 
     assert _pending(database) == {case_id}
 
 
+@pytest.mark.slow
 def test_the_cron_command(env, database, staff, smtp) -> None:
     inbox, port = smtp
     _case(database, pending=True)

@@ -79,6 +79,7 @@ def _all_blob_files(settings) -> set[Path]:
     return {p for p in Path(settings.blob_dir).rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow
 def test_a_dry_run_lists_what_would_go_and_deletes_nothing(env, database, settings, cases) -> None:
     before = {name: _rows(database, case_id) for name, case_id in cases.items()}
     files = _all_blob_files(settings)
@@ -94,6 +95,7 @@ def test_a_dry_run_lists_what_would_go_and_deletes_nothing(env, database, settin
         assert session.scalars(select(AuditEvent).where(AuditEvent.action == "case.delete")).all() == []
 
 
+@pytest.mark.slow
 def test_a_real_run_erases_every_row_and_blob_of_expired_cases_only(env, database, settings, cases) -> None:
     old_folders = _blob_folders(settings, database, cases["old"])
     kept_folders = [
@@ -125,6 +127,7 @@ def test_a_real_run_erases_every_row_and_blob_of_expired_cases_only(env, databas
     assert again.returncode == 0 and "0 closed case(s)" in again.stdout
 
 
+@pytest.mark.slow
 def test_the_period_comes_from_the_option_or_the_environment(env, database, cases) -> None:
     result = run_cli({**env, "RRI_RETENTION_DAYS": "5"}, "retention", "--dry-run")
     assert cases["old"] in result.stdout and cases["recent"] in result.stdout

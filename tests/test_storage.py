@@ -106,6 +106,7 @@ def test_sweep_removes_what_dead_writers_left_and_nothing_else(
     assert _files(blobs.root) == [folder / "00000000"]  # the recorded chunk stays
 
 
+@pytest.mark.slow
 def test_sweep_command_reports_what_it_removed(env: dict[str, str], blobs: FilesystemBlobStore) -> None:
     from .cli_helpers import init
 
@@ -258,6 +259,7 @@ def test_full_disk_refuses_a_chunk_cleanly_and_the_upload_resumes(
         assert session.get_one(Attachment, upload.id).complete
 
 
+@pytest.mark.slow
 def test_gunicorn_sweeps_dead_writers_leftovers_at_start(env: dict[str, str], settings: Settings) -> None:
     from .cli_helpers import init
     from .production import gunicorn_app
