@@ -13,10 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from flask import Flask
 
+from cases.db import Database
 from caseworker import session as staff_session
 
-from .desk_helpers import make_desk_app, session_cookie
+from .desk_helpers import session_cookie
 from .live import open_page, serve
 from .reporter_helpers import only_case
 
@@ -58,11 +60,10 @@ class Desk:
 
 
 @pytest.fixture
-def desk(settings, database, installed) -> Iterator[Desk]:
+def desk(desk_app: Flask, database: Database) -> Iterator[Desk]:
     """The caseworker app on a loopback port, and an admin session cookie for it."""
-    app = make_desk_app(settings, database)
-    cookie = session_cookie(app, database, host="127.0.0.1")  # the name it is served on below
-    with serve(app) as url:
+    cookie = session_cookie(desk_app, database, host="127.0.0.1")  # the name it is served on below
+    with serve(desk_app) as url:
         yield Desk(url, cookie)
 
 
