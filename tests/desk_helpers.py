@@ -51,7 +51,7 @@ def session_cookie(
     """The cookie of a real session whose keys were unlocked with the password, opened on
     ``host`` (the test client's default; a session works only on the host name it was opened on)."""
     with database.session() as session:
-        worker = session.scalar(select(Caseworker).where(Caseworker.username == username))
+        worker = session.scalars(select(Caseworker).where(Caseworker.username == username)).one()
         ring = keyring.unlock(session, worker, password)
         session.expunge(worker)
     with app.test_request_context(base_url=f"http://{host}/"):

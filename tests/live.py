@@ -17,6 +17,8 @@ import pytest
 from werkzeug.serving import make_server
 
 import intake
+from cases.config import Settings
+from cases.db import Database
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic"]
@@ -25,8 +27,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 @dataclass
 class Live:
     url: str
-    settings: object
-    database: object
+    settings: Settings
+    database: Database
     bodies: list[bytes] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)
 
@@ -77,5 +79,5 @@ def open_page(browser, live: Live, js: bool = True, **options):
             live.bodies.append(body)
 
     page.on("request", record)
-    page.js_errors = errors  # type: ignore[attr-defined]
+    page.js_errors = errors
     return page

@@ -41,7 +41,7 @@ def test_add_caseworker_granted_by_an_admin_can_unlock_the_intake_key(env) -> No
     assert result.returncode == 0, result.stderr
     db = Database(env["DATABASE_URL"])
     with db.session() as session:
-        bea = session.scalar(select(Caseworker).where(Caseworker.username == "bea"))
+        bea = session.scalars(select(Caseworker).where(Caseworker.username == "bea")).one()
         assert len(keyring.unlock(session, bea, "bea's long password").intake) == 1
     db.engine.dispose()
 

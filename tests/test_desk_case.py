@@ -258,7 +258,7 @@ def test_triage_is_stored_only_sealed_and_read_back(desk_app, desk_client, datab
     assert_no_canary_at_rest(database, settings, CANARY, "Partner", "credible", "arrest_detention")
     with database.session() as session:
         case = session.get_one(Case, filed.case_id)
-        admin_worker = session.scalar(select(Caseworker).where(Caseworker.username == "admin"))
+        admin_worker = session.scalars(select(Caseworker).where(Caseworker.username == "admin")).one()
         ring = keyring.unlock(session, admin_worker, ADMIN_PASSWORD)
         doc = triage.load(ring.private_keys(), case).document()
         assert case.urgent is True
@@ -301,17 +301,18 @@ def test_triage_rebuilds_the_inbox_index_when_it_exists(desk_app, desk_client, d
     post(desk_client, desk_app, filed.case_id, "/triage", {"verification": "credible", "country": "Triaged"})
     with database.session() as session:
         case = session.get_one(Case, filed.case_id)
-        admin_worker = session.scalar(select(Caseworker).where(Caseworker.username == "admin"))
+        admin_worker = session.scalars(select(Caseworker).where(Caseworker.username == "admin")).one()
         ring = keyring.unlock(session, admin_worker, ADMIN_PASSWORD)
         stored = index.open_entry(EntryCipher(index.index_key(session, ring)), case.id, case.index_blob)
     # Stored by the triage itself (not on a later inbox read), and built from this very triage.
+    assert stored is not None
     assert stored["country"] == "Triaged" and stored["verification"] == "credible"
     assert stored["t"] == index.triage_mark(case.triage_envelope)
     post(desk_client, desk_app, filed.case_id, "/referrals", {"to": "Partner", "on": "2024-05-02"})
     with database.session() as session:
         case = session.get_one(Case, filed.case_id)
         stored = index.open_entry(EntryCipher(index.index_key(session, ring)), case.id, case.index_blob)
-    assert stored["t"] == index.triage_mark(case.triage_envelope)
+    assert stored is not None and stored["t"] == index.triage_mark(case.triage_envelope)
 
 
 def test_referral_needs_the_reporters_consent(desk_app, desk_client, database, settings) -> None:
@@ -388,6 +389,7 @@ def test_status_change_and_reply_reach_the_reporter(desk_app, desk_client, datab
     assert post(desk_client, desk_app, filed.case_id, "/status", {"status": "finished"}).status_code == 400
     assert post(desk_client, desk_app, filed.case_id, "/reply", {"text": "  "}).status_code == 400
 
+    assert filed.token is not None
     derived = token.derive(filed.token, settings.pepper(), settings.argon2)
     with database.session() as session:
         case = session.get_one(Case, filed.case_id)
@@ -441,6 +443,7 @@ def test_notes_are_sealed_to_the_intake_key_and_shown(desk_app, desk_client, dat
     assert f"Called the lawyer. {CANARY}" in desk_client.get(f"/cases/{filed.case_id}").get_data(as_text=True)
     assert "note.add" in actions(database, filed.case_id)
     # Never shown to the reporter.
+    assert filed.token is not None
     derived = token.derive(filed.token, settings.pepper(), settings.argon2)
     with database.session() as session:
         seen = conversation.view(session, session.get_one(Case, filed.case_id), derived.reporter)

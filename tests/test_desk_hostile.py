@@ -271,7 +271,7 @@ def test_manifest_bounds_hold_without_the_cases_package() -> None:
 
 def _triage(database: Database, case_id: str, verification: str) -> None:
     with database.session() as session:
-        case = session.get(Case, case_id)
+        case = session.get_one(Case, case_id)
         body = json.dumps({"v": 1, "verification": verification}).encode()
         case.triage_envelope = seal(current(session).public_key, Purpose.TRIAGE, body, context(case, "triage"))
 
@@ -302,7 +302,7 @@ def test_bidi_controls_cannot_disguise_a_file_name(
 ) -> None:
     case_id = file_raw(database, blobs, json.dumps(GOOD).encode())
     with database.session() as session:
-        case = session.get(Case, case_id)
+        case = session.get_one(Case, case_id)
         manifest, chunks = seal_file(current(session).public_key, b"MZ", "invoice\u202egpj.exe", "image/jpeg")
         attachment = reports.attach_file(session, blobs, case, manifest, chunks).id
     client = logged_in_client(desk_app, database)
@@ -319,7 +319,7 @@ def test_statistics_csv_cells_are_formulas_in_no_locale(country: str) -> None:
 
     facts = [statistics.Facts("2025-01", "named", country, (), (), "credible") for _ in range(6)]
     text = io.StringIO()
-    csv.writer(text).writerows(csv_rows(statistics.publish(facts, 5, statistics.dt.date(2025, 2, 1))))
+    csv.writer(text).writerows(csv_rows(statistics.publish(facts, 5, dt.date(2025, 2, 1))))
     for separator in (",", ";", "\t", "|"):
         for line in text.getvalue().splitlines():
             for cell in line.split(separator):

@@ -180,10 +180,16 @@ def _full_case(database, blobs, installed) -> str:
         {"what_happened": f"{CANARY} {SCRIPT}", "country": "Kenya", "act_types": ["threats"], "consent_act": "yes"},
     )
     with database.session() as session:
-        case = session.get(Case, case_id)
+        case = session.get_one(Case, case_id)
         key = current(session).public_key
-        triage = {"v": 1, "verification": "credible", "act_types": ["killing"], "country": "Kenya", "referrals": []}
-        triage["referrals"].append({"to": f"Rapporteur {SCRIPT}", "on": "2025-01-02", "outcome": "pending"})
+        referral = {"to": f"Rapporteur {SCRIPT}", "on": "2025-01-02", "outcome": "pending"}
+        triage = {
+            "v": 1,
+            "verification": "credible",
+            "act_types": ["killing"],
+            "country": "Kenya",
+            "referrals": [referral],
+        }
         case.triage_envelope = seal(key, Purpose.TRIAGE, json.dumps(triage).encode(), context(case, "triage"))
         team, mine = seal_follow_up(session, case, f"follow-up {CANARY}")
         message = add_follow_up(session, case, team, mine)
@@ -358,7 +364,8 @@ def test_analysts_read_the_stored_aggregate_which_holds_only_suppressed_counts(d
     for secret in (RARE_COUNTRY, "Forbiddenland", "Unsaid", "surveillance", CANARY):
         assert secret not in stored
     with database.session() as session:
-        assert statistics_snapshot.load(session)["tables"]["country"] == [["Kenya", "5+"], ["(other)", "<5"]]
+        snapshot = statistics_snapshot.load(session)
+        assert snapshot is not None and snapshot["tables"]["country"] == [["Kenya", "5+"], ["(other)", "<5"]]
     assert [e.detail for e in _events(database, "statistics.export")][-1] == "page (stored)"
 
 
@@ -368,7 +375,8 @@ def test_a_large_aggregate_is_stored_whole_and_replaced(database) -> None:
     assert statistics_snapshot.save(database, aggregate)
     assert statistics_snapshot.save(database, {**aggregate, "tables": {**aggregate["tables"], "country": []}})
     with database.session() as session:
-        assert statistics_snapshot.load(session)["tables"]["country"] == []
+        snapshot = statistics_snapshot.load(session)
+        assert snapshot is not None and snapshot["tables"]["country"] == []
     assert statistics_snapshot.save(database, aggregate)
     with database.session() as session:
         (row,) = session.scalars(select(PublicStatistics)).all()

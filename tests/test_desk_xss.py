@@ -100,10 +100,10 @@ def desk_page(browser, desk: Desk):
     context = browser.new_context(java_script_enabled=True, accept_downloads=True)
     context.add_cookies([{"name": staff_session.COOKIE, "value": desk.cookie, "url": desk.url}])
     page = context.new_page()
-    page.dialogs = []  # type: ignore[attr-defined]
+    page.dialogs = []
 
     def on_dialog(dialog) -> None:
-        page.dialogs.append(dialog.message)  # type: ignore[attr-defined]
+        page.dialogs.append(dialog.message)
         dialog.dismiss()
 
     page.on("dialog", on_dialog)

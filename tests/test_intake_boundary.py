@@ -75,7 +75,7 @@ def _report_body(
 
 def _cases(database: Database) -> int:
     with database.session() as session:
-        return session.scalar(select(func.count()).select_from(Case))
+        return session.scalars(select(func.count()).select_from(Case)).one()
 
 
 def _assert_plain_refusal(response: TestResponse, status: int = 400) -> None:
@@ -360,7 +360,7 @@ def test_no_js_files_are_sealed_as_they_arrive_and_open_intact(
     )
     assert response.status_code == 200, response.get_data(as_text=True)[:500]
     with database.session() as session:
-        case_id = session.scalar(select(Case.id))
+        case_id = session.scalars(select(Case.id)).one()
     _report, opened = read_case(database, installed.admin_password, case_id, context.intake(intake_app).blobs)
     assert dict(opened)["statement.txt"] == document(150_000)
     assert PHOTO_CANARY.encode() not in dict(opened)["photo.png"]

@@ -132,7 +132,7 @@ def test_upload_api_needs_the_upload_capability(intake_client, database) -> None
         public = current(session).public_key
     manifest, chunks = seal_file(public, b"evidence", "a.txt", "text/plain")
     fields, headers = _json_fields(intake_client)
-    body = {**fields, "report": b64(seal(public, Purpose.REPORT, b"{}"))}
+    body: dict[str, object] = {**fields, "report": b64(seal(public, Purpose.REPORT, b"{}"))}
     body |= {"urgent": False, "files": [{"manifest": b64(manifest), "chunks": 1}]}
     answer = intake_client.post("/en/api/report", json=body, headers=headers).get_json()
     assert "uploads" in answer, answer
@@ -172,7 +172,7 @@ def test_proof_of_work_expires(monkeypatch, database) -> None:
     work = ProofOfWork(b"k" * 32, base_bits=2, database=database)
     challenge = work.challenge()
     later = time.time() + pow_module.TTL_SECONDS + 1
-    monkeypatch.setattr(pow_module.time, "time", lambda: later)
+    monkeypatch.setattr("cases.proof_of_work.time.time", lambda: later)
     with pytest.raises(PowError, match="expired"):
         work.verify(challenge, solve(challenge), form_allowed=False)
 

@@ -17,6 +17,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from flask import Flask
@@ -195,7 +196,7 @@ def _solve(challenge: str) -> str:
 
 def _count(database: Database, model: type[Base]) -> int:
     with database.session() as session:
-        return session.scalar(select(func.count()).select_from(model))
+        return session.scalars(select(func.count()).select_from(model)).one()
 
 
 def test_full_disk_keeps_the_no_js_report_and_stores_nothing(
@@ -249,7 +250,7 @@ def test_full_disk_refuses_a_chunk_cleanly_and_the_upload_resumes(
     assert _count(database, AttachmentChunk) == len(have)
 
     if not small_disk.mounted:
-        work.blobs.room = 10**9
+        cast(_ShrinkingStore, work.blobs).room = 10**9
     small_disk.grow()
     for index in range(len(chunks)):
         if index not in have:

@@ -58,7 +58,7 @@ def _report(
 
 def _cases(database: Database) -> int:
     with database.session() as session:
-        return session.scalar(select(func.count()).select_from(Case))
+        return session.scalars(select(func.count()).select_from(Case)).one()
 
 
 def _put(intake_client: FlaskClient, upload: dict[str, Any], index: int, data: bytes) -> TestResponse:
@@ -99,7 +99,7 @@ def test_a_repeat_shows_the_token_only_for_a_while(
     body, headers, _chunks = _report(intake_client, database)
     assert intake_client.post("/en/api/report", json=body, headers=headers).get_json()["token"]
     later = time.time() + receipt.SHOW_AGAIN_SECONDS + 1
-    monkeypatch.setattr(receipt.time, "time", lambda: later)
+    monkeypatch.setattr("crypto.receipt.time.time", lambda: later)
     again = intake_client.post("/en/api/report", json=body, headers=headers).get_json()
     assert again["token"] is None
     assert "already received" in again["receipt"]
