@@ -30,7 +30,7 @@ lint: $(BIN)/.installed
 # SQLite; about a minute and a half on two cores. Servers, browsers, subprocess CLIs and Node are
 # marked slow and run in `make test`.
 check: lint
-	$(BIN)/mypy tests
+	$(BIN)/mypy --follow-imports=silent tests
 	RRI_TEST_DB=sqlite $(BIN)/python -m pytest -q -m "not slow"
 
 bench: $(BIN)/.installed
