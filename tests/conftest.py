@@ -3,6 +3,11 @@
 
 On PostgreSQL every test gets its own schema, created empty and dropped afterwards, so tests
 never see each other's rows and the migrations are exercised from scratch each time.
+
+This is the one home of the app fixtures: ``intake_app``/``intake_client`` (a module overrides
+``intake_settings`` to change a limit), ``desk_app``/``desk_client`` (logged in as the admin),
+``clock`` for TOTP, and ``live``/``browser`` for the browser tests. Cases are filed with
+``tests.factories.file_case``.
 """
 
 from __future__ import annotations

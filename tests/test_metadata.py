@@ -392,7 +392,7 @@ def test_codes(name: str) -> None:
 def test_a_clean_image_comes_back_unchanged(name: str) -> None:
     data, content_type, _ = CASES[name]
     assert strip_metadata(data, content_type) == (data, [])
-    assert strip_metadata(bytearray(data), content_type) == (data, [])  # type: ignore[arg-type]  # bytearray too
+    assert strip_metadata(bytearray(data), content_type) == (data, [])  # type: ignore[arg-type]  # a bytearray is taken too
 
 
 def test_fill_bytes_before_markers_are_accepted() -> None:
