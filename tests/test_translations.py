@@ -67,12 +67,9 @@ def test_compiled_catalogue_matches_its_source(code: str) -> None:
 
 
 @pytest.mark.parametrize("code", TRANSLATED)
-def test_pages_show_no_english(code: str, settings, database, installed) -> None:
-    import intake
-
-    client = intake.create_app(settings, database).test_client()
+def test_pages_show_no_english(code: str, intake_client) -> None:
     for path in ("/", "/status", "/safety"):
-        html = client.get(f"/{code}{path}").get_data(as_text=True)
+        html = intake_client.get(f"/{code}{path}").get_data(as_text=True)
         text = re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style)[^>]*>.*?</\1>", "", html, flags=re.S))
         for english in ("What happened", "Leave this site quickly", "Your token", "Staying safe", "required"):
             assert english not in text, f"{code}{path}: {english!r} shows through"
