@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-ADMIN_PASSWORD = "correct horse battery staple"
+from .conftest import ADMIN_PASSWORD
 
 
 def run_cli(env: dict[str, str], *args: str, stdin: str = "", cwd: str | None = None) -> subprocess.CompletedProcess:

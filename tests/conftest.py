@@ -3,6 +3,11 @@
 
 On PostgreSQL every test gets its own schema, created empty and dropped afterwards, so tests
 never see each other's rows and the migrations are exercised from scratch each time.
+
+This is the one home of the app fixtures: ``intake_app``/``intake_client`` (a module overrides
+``intake_settings`` to change a limit), ``desk_app``/``desk_client`` (logged in as the admin),
+``clock`` for TOTP, and ``live``/``browser`` for the browser tests. Cases are filed with
+``tests.factories.file_case``.
 """
 
 from __future__ import annotations
@@ -14,9 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
-from cases import installation, migrate
+import intake
+from cases import installation, migrate, totp
+from cases import proof_of_work as pow_module
 from cases.blobs import FilesystemBlobStore
 from cases.config import Settings, create_secret
 from cases.db import Database
@@ -96,4 +105,47 @@ def installed(database: Database, settings: Settings) -> Installed:
         return Installed(result.recovery_text, result.admin.id, ADMIN_PASSWORD)
 
 
+@pytest.fixture
+def intake_settings(settings: Settings) -> Settings:
+    """The intake app's settings; a module overrides this fixture to change a limit."""
+    return settings
+
+
+@pytest.fixture
+def intake_app(intake_settings: Settings, database: Database, installed: Installed) -> Flask:
+    return intake.create_app(intake_settings, database)
+
+
+@pytest.fixture
+def intake_client(intake_app: Flask) -> FlaskClient:
+    return intake_app.test_client()
+
+
+@pytest.fixture
+def forms_without_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A form may be posted the moment it is served; without this a no-JavaScript post must wait."""
+    monkeypatch.setattr(pow_module, "MIN_FORM_SECONDS", 0)
+
+
+@pytest.fixture
+def desk_app(settings: Settings, database: Database, installed: Installed) -> Flask:
+    return make_desk_app(settings, database)
+
+
+@pytest.fixture
+def desk_client(desk_app: Flask, database: Database) -> FlaskClient:
+    """Logged in as the admin, through the session machinery the login page uses."""
+    return logged_in_client(desk_app, database)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
+    """The TOTP clock, moved by the test."""
+    fake = FakeTime()
+    monkeypatch.setattr(totp, "time", fake)
+    return fake
+
+
+# Imported last: these modules import ADMIN_PASSWORD and Installed from here.
+from .desk_helpers import FakeTime, logged_in_client, make_desk_app  # noqa: E402
 from .live import browser, live  # noqa: E402,F401  - fixtures for the browser tests

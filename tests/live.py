@@ -17,6 +17,8 @@ import pytest
 from werkzeug.serving import make_server
 
 import intake
+from cases.config import Settings
+from cases.db import Database
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic"]
@@ -25,14 +27,14 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 @dataclass
 class Live:
     url: str
-    settings: object
-    database: object
+    settings: Settings
+    database: Database
     bodies: list[bytes] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)
 
 
 @contextmanager
-def serve(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def serve(app) -> Iterator[str]:
     """Serve a WSGI app on a free loopback port in a thread; yields its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -45,7 +47,7 @@ def serve(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def live(settings, database, installed) -> Iterator[Live]:  # type: ignore[no-untyped-def]
+def live(settings, database, installed) -> Iterator[Live]:
     # Low proof-of-work so the browser tests spend their time on behaviour, not hashing.
     fast = dataclasses.replace(settings, pow_bits=4)
     with serve(intake.create_app(fast, database)) as url:
@@ -53,7 +55,7 @@ def live(settings, database, installed) -> Iterator[Live]:  # type: ignore[no-un
 
 
 @pytest.fixture(scope="session")
-def browser():  # type: ignore[no-untyped-def]
+def browser():
     sync_api = pytest.importorskip("playwright.sync_api")
     if not shutil.which(CHROMIUM):
         pytest.skip("Chromium is not installed (apt-get install chromium)")
@@ -63,19 +65,19 @@ def browser():  # type: ignore[no-untyped-def]
         browser.close()
 
 
-def open_page(browser, live: Live, js: bool = True, **options):  # type: ignore[no-untyped-def]
+def open_page(browser, live: Live, js: bool = True, **options):
     """A fresh browser context that records every request body and URL it sends."""
     context = browser.new_context(java_script_enabled=js, **options)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
 
-    def record(request) -> None:  # type: ignore[no-untyped-def]
+    def record(request) -> None:
         live.urls.append(request.url)
         body = request.post_data_buffer
         if body:
             live.bodies.append(body)
 
     page.on("request", record)
-    page.js_errors = errors  # type: ignore[attr-defined]
+    page.js_errors = errors
     return page

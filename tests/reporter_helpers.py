@@ -113,7 +113,7 @@ def document(size: int = 150_000) -> bytes:
     return (line * (size // len(line) + 1))[:size]
 
 
-def read_case(database, password: str, case_id: str, blobs) -> tuple[dict, list[tuple[str, bytes]]]:  # type: ignore[no-untyped-def]
+def read_case(database, password: str, case_id: str, blobs) -> tuple[dict, list[tuple[str, bytes]]]:
     """Decrypt a case the way the caseworker desk will: admin password -> keys -> report, files."""
     with database.session() as session:
         admin = session.scalar(select(Caseworker).where(Caseworker.username == "admin"))
@@ -127,14 +127,14 @@ def read_case(database, password: str, case_id: str, blobs) -> tuple[dict, list[
         return report, sorted(files)
 
 
-def only_case(database) -> Case:  # type: ignore[no-untyped-def]
+def only_case(database) -> Case:
     with database.session() as session:
         cases = session.scalars(select(Case)).all()
         assert len(cases) == 1, f"expected exactly one case, found {len(cases)}"
         return cases[0]
 
 
-def assert_no_canary_at_rest(database, settings, *canaries: str) -> None:  # type: ignore[no-untyped-def]
+def assert_no_canary_at_rest(database, settings, *canaries: str) -> None:
     needles = [c.encode() for c in canaries]
     with database.engine.connect() as conn:
         for table in database.engine.dialect.get_table_names(conn):

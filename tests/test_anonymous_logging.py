@@ -15,6 +15,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from .cli_helpers import init
 from .production import free_port, gunicorn_app
 
@@ -64,7 +66,8 @@ def _assert_anonymous(log: str) -> None:
     assert access and not any(re.search(r"\d\d:\d\d", line) for line in access), "no time in access records"
 
 
-def test_embedded_server_logs_no_address(env) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.slow
+def test_embedded_server_logs_no_address(env) -> None:
     init(env)
     port = free_port()
     proc = subprocess.Popen(
@@ -93,6 +96,7 @@ def test_embedded_server_logs_no_address(env) -> None:  # type: ignore[no-untype
     _assert_anonymous("\n".join(line for line in log.splitlines() if "http://" not in line))
 
 
+@pytest.mark.slow
 def test_gunicorn_logs_no_address(env: dict[str, str], tmp_path: Path) -> None:
     init(env)
     home = tmp_path / "data-volume"  # $HOME is the shared data volume in the Docker example

@@ -11,18 +11,18 @@ from cases.db import Database
 from cases.models import AuditEvent
 
 
-def _fill(database) -> list[int]:  # type: ignore[no-untyped-def]
+def _fill(database) -> list[int]:
     with database.session() as session:
         return [audit.record(session, f"case.view.{i}", actor_id=1, case_id="abc", detail=str(i)).id for i in range(5)]
 
 
-def test_an_untouched_chain_verifies(database) -> None:  # type: ignore[no-untyped-def]
+def test_an_untouched_chain_verifies(database) -> None:
     _fill(database)
     with database.session() as session:
         assert audit.verify(session) is None
 
 
-def test_an_edited_event_is_named(database) -> None:  # type: ignore[no-untyped-def]
+def test_an_edited_event_is_named(database) -> None:
     ids = _fill(database)
     with database.engine.begin() as conn:
         conn.execute(text("UPDATE audit_events SET detail = 'nothing to see' WHERE id = :id"), {"id": ids[2]})
@@ -30,7 +30,7 @@ def test_an_edited_event_is_named(database) -> None:  # type: ignore[no-untyped-
         assert audit.verify(session) == ids[2]
 
 
-def test_a_deleted_event_breaks_the_next_link(database) -> None:  # type: ignore[no-untyped-def]
+def test_a_deleted_event_breaks_the_next_link(database) -> None:
     ids = _fill(database)
     with database.engine.begin() as conn:
         conn.execute(text("DELETE FROM audit_events WHERE id = :id"), {"id": ids[1]})

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Route
@@ -16,7 +17,7 @@ from .reporter_helpers import document, only_case, read_case
 from .test_reporter_browser import fill_report
 
 pytestmark = pytest.mark.slow
-BUSY = {"status": 503, "headers": {"Retry-After": "1"}, "content_type": "application/json"}
+BUSY: dict[str, Any] = {"status": 503, "headers": {"Retry-After": "1"}, "content_type": "application/json"}
 
 
 def test_busy_answers_are_waited_out_and_resent(browser: Browser, live: Live, installed: Installed) -> None:

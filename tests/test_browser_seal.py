@@ -13,6 +13,7 @@ import random
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,14 @@ REPO_VECTORS = Path(__file__).resolve().parent / "vectors" / "rfc9180-base-mode.
 RFC_VECTORS = SHARED_VECTORS if SHARED_VECTORS.is_file() else REPO_VECTORS
 
 NODE = shutil.which("node")
-needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed: cannot run intake/static/seal.js")
+
+
+def needs_node(test: Callable[..., None]) -> Callable[..., None]:
+    """Runs Node: slow, and skipped where Node is not installed."""
+    return pytest.mark.slow(
+        pytest.mark.skipif(NODE is None, reason="node is not installed: cannot run intake/static/seal.js")(test)
+    )
+
 
 JS_SIZES = [0, 1, 1000, CHUNK_SIZE + 1]
 FILE_SIZES = [0, 1, CHUNK_SIZE, CHUNK_SIZE + 1, 2 * CHUNK_SIZE + 77]
@@ -123,7 +131,8 @@ _RESEAL_IN_PAGE = """async ({ recipient, envelopes, streams }) => {
 }"""
 
 
-def test_chromium_reproduces_the_kat(browser, live) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.slow
+def test_chromium_reproduces_the_kat(browser, live) -> None:
     kat = json.loads(KAT_FILE.read_text(encoding="utf-8"))
     page = open_page(browser, live, js=True)
     try:

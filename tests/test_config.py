@@ -21,7 +21,7 @@ def test_production_argon2_is_at_least_rfc9106_second_recommendation() -> None:
     assert (PRODUCTION.time_cost, PRODUCTION.memory_kib, PRODUCTION.parallelism) >= (3, 64 * 1024, 4)
 
 
-def test_pepper_lives_outside_the_database_and_is_private(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_pepper_lives_outside_the_database_and_is_private(tmp_path) -> None:
     settings = Settings.from_env({"RRI_HOME": str(tmp_path)})
     assert settings.database_url == f"sqlite:///{tmp_path / 'reprisals.db'}"
     assert create_secret(settings.pepper_file) is True
@@ -30,7 +30,7 @@ def test_pepper_lives_outside_the_database_and_is_private(tmp_path) -> None:  # 
     assert len(settings.pepper()) == 32
 
 
-def test_missing_or_short_secrets_say_what_to_do(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_missing_or_short_secrets_say_what_to_do(tmp_path) -> None:
     with pytest.raises(ConfigError, match="reprisals init"):
         read_secret(tmp_path / "nope", "the token pepper")
     (tmp_path / "short").write_bytes(b"abc")
@@ -75,6 +75,7 @@ def test_a_bad_value_is_refused_at_start_naming_its_variable(name: str, value: s
         Settings.from_env({name: value})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("app", ["intake", "caseworker"])
 def test_gunicorn_entry_points_stop_with_one_line(app: str, tmp_path: Path) -> None:
     env = {**os.environ, "RRI_HOME": str(tmp_path), "RRI_STATS_MIN_COUNT": "1"}

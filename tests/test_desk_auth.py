@@ -25,7 +25,7 @@ from caseworker.enrolment import ENROL_COOKIE
 from crypto.errors import BadPassword
 
 from .conftest import ADMIN_PASSWORD
-from .desk_helpers import FakeTime, clock_fixture, csrf_of, desk_fixture, logged_in_client  # noqa: F401 - the app, clock fixtures
+from .desk_helpers import FakeTime, csrf_of, logged_in_client
 
 GENERIC = "Wrong user name, password or code"
 
@@ -33,11 +33,11 @@ GENERIC = "Wrong user name, password or code"
 # --- helpers shared with tests/test_desk_admin.py -------------------------------------------------
 
 
-def post_login(client, username: str, password: str, code: str = "", **extra):  # type: ignore[no-untyped-def]
+def post_login(client, username: str, password: str, code: str = "", **extra):
     return client.post("/login", data={"username": username, "password": password, "code": code, **extra})
 
 
-def session_cookie(response) -> str | None:  # type: ignore[no-untyped-def]
+def session_cookie(response) -> str | None:
     for header in response.headers.getlist("Set-Cookie"):
         if header.startswith(f"{staff_session.COOKIE}=") and not header.startswith(f"{staff_session.COOKIE}=;"):
             return header
@@ -52,7 +52,7 @@ def secret_on(page: str) -> bytes:
     return base64.b32decode(raw + "=" * (-len(raw) % 8))
 
 
-def enrol(client, username: str, password: str) -> bytes:  # type: ignore[no-untyped-def]
+def enrol(client, username: str, password: str) -> bytes:
     """First login through the pages; returns the TOTP secret read from the enrolment page."""
     response = post_login(client, username, password)
     assert response.status_code == 302 and response.headers["Location"].endswith("/login/enrol")
@@ -67,12 +67,12 @@ def code_for(secret: bytes, clock: FakeTime, steps: int = 0) -> str:
     return TOTP(secret, 6, SHA1(), 30).generate(clock.now + steps * 30).decode()
 
 
-def events(database, action: str) -> list[AuditEvent]:  # type: ignore[no-untyped-def]
+def events(database, action: str) -> list[AuditEvent]:
     with database.session() as session:
         return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
 
 
-def worker_named(database, username: str) -> Caseworker:  # type: ignore[no-untyped-def]
+def worker_named(database, username: str) -> Caseworker:
     with database.session() as session:
         worker = session.scalar(select(Caseworker).where(Caseworker.username == username))
         session.expunge(worker)
@@ -83,9 +83,9 @@ def worker_named(database, username: str) -> Caseworker:  # type: ignore[no-unty
 
 
 @pytest.fixture
-def enrolled(app, clock):  # type: ignore[no-untyped-def]
+def enrolled(desk_app, clock):
     """The admin has enrolled (and is logged out again); returns the TOTP secret."""
-    client = app.test_client()
+    client = desk_app.test_client()
     secret = enrol(client, "admin", ADMIN_PASSWORD)
     clock.advance()
     return secret
@@ -94,7 +94,7 @@ def enrolled(app, clock):  # type: ignore[no-untyped-def]
 # --- TOTP unit ---------------------------------------------------------------------------------
 
 
-def test_codes_match_within_one_step_and_never_twice(clock) -> None:  # type: ignore[no-untyped-def]
+def test_codes_match_within_one_step_and_never_twice(clock) -> None:
     secret = totp.new_secret()
     assert totp.current_code(secret) == code_for(secret, clock)
     for steps in (-1, 0, 1):
@@ -114,8 +114,8 @@ def test_codes_match_within_one_step_and_never_twice(clock) -> None:  # type: ig
 # --- enrolment and login ------------------------------------------------------------------------
 
 
-def test_first_login_enrols_an_authenticator_before_any_session(app, database, clock) -> None:  # type: ignore[no-untyped-def]
-    client = app.test_client()
+def test_first_login_enrols_an_authenticator_before_any_session(desk_app, database, clock) -> None:
+    client = desk_app.test_client()
     response = post_login(client, "admin", ADMIN_PASSWORD)
     assert response.status_code == 302 and session_cookie(response) is None
     enrol_cookie = next(h for h in response.headers.getlist("Set-Cookie") if h.startswith(ENROL_COOKIE))
@@ -126,7 +126,7 @@ def test_first_login_enrols_an_authenticator_before_any_session(app, database, c
     assert page.status_code == 200 and "admin" in page.get_data(as_text=True)
     qr = client.get("/login/enrol/qr.svg")
     assert qr.status_code == 200 and qr.mimetype == "image/svg+xml" and qr.data.startswith(b"<svg")
-    assert app.test_client().get("/login/enrol/qr.svg").status_code == 404, "only for the pending enrolment"
+    assert desk_app.test_client().get("/login/enrol/qr.svg").status_code == 404, "only for the pending enrolment"
 
     wrong = client.post("/login/enrol", data={"code": "000000"})
     assert wrong.status_code == 400 and session_cookie(wrong) is None
@@ -139,29 +139,29 @@ def test_first_login_enrols_an_authenticator_before_any_session(app, database, c
 
     # From now on the code is required, and works.
     clock.advance()
-    fresh = app.test_client()
+    fresh = desk_app.test_client()
     assert post_login(fresh, "admin", ADMIN_PASSWORD).status_code == 401
     response = post_login(fresh, "admin", ADMIN_PASSWORD, code_for(secret, clock))
     assert response.status_code == 302 and session_cookie(response)
     assert fresh.get("/account").status_code == 200
 
 
-def test_session_cookie_attributes(app, enrolled, clock) -> None:  # type: ignore[no-untyped-def]
-    cookie = session_cookie(post_login(app.test_client(), "admin", ADMIN_PASSWORD, code_for(enrolled, clock)))
+def test_session_cookie_attributes(desk_app, enrolled, clock) -> None:
+    cookie = session_cookie(post_login(desk_app.test_client(), "admin", ADMIN_PASSWORD, code_for(enrolled, clock)))
     assert cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
     assert "Max-Age" not in cookie and "Expires" not in cookie, "a browser-session cookie"
     assert "Secure" not in cookie
 
-    context = app.extensions["rri.desk"]
+    context = desk_app.extensions["rri.desk"]
     context.settings = dataclasses.replace(context.settings, secure_cookies=True)
     clock.advance()
-    cookie = session_cookie(post_login(app.test_client(), "admin", ADMIN_PASSWORD, code_for(enrolled, clock)))
+    cookie = session_cookie(post_login(desk_app.test_client(), "admin", ADMIN_PASSWORD, code_for(enrolled, clock)))
     assert cookie and "; Secure" in cookie
 
 
-def test_every_failure_looks_the_same_and_opens_no_session(app, database, enrolled, clock) -> None:  # type: ignore[no-untyped-def]
+def test_every_failure_looks_the_same_and_opens_no_session(desk_app, database, enrolled, clock) -> None:
     good = code_for(enrolled, clock)
-    client = app.test_client()
+    client = desk_app.test_client()
     assert post_login(client, "admin", ADMIN_PASSWORD, good).status_code == 302
     attempts = {
         "wrong password": ("admin", "not the password at all", code_for(enrolled, clock, 1)),
@@ -171,7 +171,7 @@ def test_every_failure_looks_the_same_and_opens_no_session(app, database, enroll
         "unknown user": ("nobody", ADMIN_PASSWORD, good),
     }
     for why, (username, password, code) in attempts.items():
-        fresh = app.test_client()
+        fresh = desk_app.test_client()
         response = post_login(fresh, username, password, code)
         assert response.status_code == 401, why
         assert GENERIC in response.get_data(as_text=True), why
@@ -187,12 +187,12 @@ def test_every_failure_looks_the_same_and_opens_no_session(app, database, enroll
     assert worker_named(database, "admin").failed_logins == 4
 
 
-def _count_argon2(monkeypatch) -> list[str]:  # type: ignore[no-untyped-def]
+def _count_argon2(monkeypatch) -> list[str]:
     calls: list[str] = []
     for module, name in ((cases.keyring, "unlock"), (cases.passwords, "verify_password"), (crypto.passwords, "unlock")):
         real = getattr(module, name)
 
-        def counted(*args, _real=real, _name=f"{module.__name__}.{name}", **kwargs):  # type: ignore[no-untyped-def]
+        def counted(*args, _real=real, _name=f"{module.__name__}.{name}", **kwargs):
             calls.append(_name)
             return _real(*args, **kwargs)
 
@@ -201,16 +201,16 @@ def _count_argon2(monkeypatch) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def test_untrusted_failures_pause_the_account_but_not_its_own_browser(
-    app: Flask, database: Database, enrolled: bytes, clock: FakeTime, monkeypatch: pytest.MonkeyPatch
+    desk_app: Flask, database: Database, enrolled: bytes, clock: FakeTime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    own = app.test_client()
+    own = desk_app.test_client()
     first = post_login(own, "admin", ADMIN_PASSWORD, code_for(enrolled, clock))
     device = next(h for h in first.headers.getlist("Set-Cookie") if h.startswith(f"{staff_throttle.DEVICE_COOKIE}="))
     assert "HttpOnly" in device and "SameSite=Strict" in device and "Path=/login" in device
     assert "admin" not in device.split(";")[0], "nothing identifying in the device cookie"
-    own.post("/logout", data={"csrf": csrf_of(own, app, "/account")})
+    own.post("/logout", data={"csrf": csrf_of(own, desk_app, "/account")})
 
-    outsider = app.test_client()
+    outsider = desk_app.test_client()
     for _ in range(staff_throttle.MAX_FAILURES):
         assert post_login(outsider, "admin", "wrong password, again", "123456").status_code == 401
     worker = worker_named(database, "admin")
@@ -242,11 +242,11 @@ def test_untrusted_failures_pause_the_account_but_not_its_own_browser(
 
 
 def test_a_trusted_browser_that_keeps_failing_is_trusted_no_more(
-    app: Flask, database: Database, enrolled: bytes, clock: FakeTime
+    desk_app: Flask, database: Database, enrolled: bytes, clock: FakeTime
 ) -> None:
-    own = app.test_client()
+    own = desk_app.test_client()
     assert session_cookie(post_login(own, "admin", ADMIN_PASSWORD, code_for(enrolled, clock)))
-    own.post("/logout", data={"csrf": csrf_of(own, app, "/account")})
+    own.post("/logout", data={"csrf": csrf_of(own, desk_app, "/account")})
     for _ in range(staff_throttle.DEVICE_FAILURES):
         assert post_login(own, "admin", "a wrong guess", "123456").status_code == 401
     assert worker_named(database, "admin").failed_logins == 0, "a trusted browser's failures are its own"
@@ -255,9 +255,9 @@ def test_a_trusted_browser_that_keeps_failing_is_trusted_no_more(
 
 
 def test_a_forged_device_cookie_is_not_trusted(
-    app: Flask, database: Database, enrolled: bytes, clock: FakeTime
+    desk_app: Flask, database: Database, enrolled: bytes, clock: FakeTime
 ) -> None:
-    outsider = app.test_client()
+    outsider = desk_app.test_client()
     outsider.set_cookie(staff_throttle.DEVICE_COOKIE, "made-up.0123abcd", path="/login")
     for _ in range(staff_throttle.MAX_FAILURES):
         post_login(outsider, "admin", "wrong password, again", "123456")
@@ -274,30 +274,30 @@ def test_lock_grows_to_an_hour_at_most() -> None:
     assert minutes == [0, 0, 0, 0, 1, 2, 4, 8, 16, 32, 60, 60, 60, 60]
 
 
-def test_unknown_names_cost_the_same_argon2_work(app, database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    post_login(app.test_client(), "nobody", "warm up the decoy")  # builds the decoy once
+def test_unknown_names_cost_the_same_argon2_work(desk_app, database, monkeypatch) -> None:
+    post_login(desk_app.test_client(), "nobody", "warm up the decoy")  # builds the decoy once
     calls = _count_argon2(monkeypatch)
-    post_login(app.test_client(), "nobody", "some password guess")
+    post_login(desk_app.test_client(), "nobody", "some password guess")
     unknown = sorted(calls)
     calls.clear()
-    post_login(app.test_client(), "admin", "some password guess")
+    post_login(desk_app.test_client(), "admin", "some password guess")
     assert unknown == ["cases.passwords.verify_password", "crypto.passwords.unlock"]
     assert sorted(calls) == ["cases.keyring.unlock", "cases.passwords.verify_password", "crypto.passwords.unlock"]
 
 
-def test_the_password_hash_and_the_locked_key_must_both_accept(app, database, enrolled, clock, settings) -> None:  # type: ignore[no-untyped-def]
+def test_the_password_hash_and_the_locked_key_must_both_accept(desk_app, database, enrolled, clock, settings) -> None:
     """A password hash swapped in the database (to a password the attacker chose) is not enough."""
     with database.session() as session:
         forged = cases.passwords.hash_password("attacker's own password", settings.argon2)
         session.execute(update(Caseworker).values(password_hash=forged))
     for password in ("attacker's own password", ADMIN_PASSWORD):
         clock.advance()
-        response = post_login(app.test_client(), "admin", password, code_for(enrolled, clock))
+        response = post_login(desk_app.test_client(), "admin", password, code_for(enrolled, clock))
         assert response.status_code == 401 and session_cookie(response) is None, password
 
 
-def test_next_is_followed_only_to_local_paths(app, enrolled, clock) -> None:  # type: ignore[no-untyped-def]
-    home = url_of(app, "inbox.index")
+def test_next_is_followed_only_to_local_paths(desk_app, enrolled, clock) -> None:
+    home = url_of(desk_app, "inbox.index")
     targets = {
         "/account": "/account",
         "https://evil.example/x": home,
@@ -307,20 +307,20 @@ def test_next_is_followed_only_to_local_paths(app, enrolled, clock) -> None:  # 
     }
     for sent, expected in targets.items():
         clock.advance()
-        response = post_login(app.test_client(), "admin", ADMIN_PASSWORD, code_for(enrolled, clock), next=sent)
+        response = post_login(desk_app.test_client(), "admin", ADMIN_PASSWORD, code_for(enrolled, clock), next=sent)
         assert response.status_code == 302, sent
         assert response.headers["Location"] == expected, sent
 
 
-def url_of(app, endpoint: str) -> str:  # type: ignore[no-untyped-def]
+def url_of(desk_app, endpoint: str) -> str:
     from flask import url_for
 
-    with app.test_request_context():
+    with desk_app.test_request_context():
         return url_for(endpoint)
 
 
-def test_login_form_keeps_a_local_next_and_cross_site_posts_are_refused(app) -> None:  # type: ignore[no-untyped-def]
-    client = app.test_client()
+def test_login_form_keeps_a_local_next_and_cross_site_posts_are_refused(desk_app) -> None:
+    client = desk_app.test_client()
     redirected = client.get("/account")
     assert redirected.status_code == 302 and "next=/account" in redirected.headers["Location"].replace("%2F", "/")
     page = client.get("/login?next=/account").get_data(as_text=True)
@@ -332,8 +332,8 @@ def test_login_form_keeps_a_local_next_and_cross_site_posts_are_refused(app) -> 
     assert response.status_code == 403
 
 
-def test_enrolment_gives_up_after_five_wrong_codes(app, database) -> None:  # type: ignore[no-untyped-def]
-    client = app.test_client()
+def test_enrolment_gives_up_after_five_wrong_codes(desk_app, database) -> None:
+    client = desk_app.test_client()
     post_login(client, "admin", ADMIN_PASSWORD)
     for _ in range(staff_enrolment.ENROL_TRIES - 1):
         assert client.post("/login/enrol", data={"code": "000000"}).status_code == 400
@@ -344,10 +344,10 @@ def test_enrolment_gives_up_after_five_wrong_codes(app, database) -> None:  # ty
     assert events(database, "totp.enrol_failure")
 
 
-def test_enrolment_expires(app, database, clock) -> None:  # type: ignore[no-untyped-def]
-    client = app.test_client()
+def test_enrolment_expires(desk_app, database, clock) -> None:
+    client = desk_app.test_client()
     post_login(client, "admin", ADMIN_PASSWORD)
-    pending = app.extensions["rri.desk"].logins.enrolments
+    pending = desk_app.extensions["rri.desk"].logins.enrolments
     for enrolment in pending._pending.values():
         enrolment.expires = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     response = client.post("/login/enrol", data={"code": "123456"})
@@ -355,16 +355,16 @@ def test_enrolment_expires(app, database, clock) -> None:  # type: ignore[no-unt
     assert pending._pending == {}
 
 
-def test_a_disabled_account_cannot_log_in(app, database, enrolled, clock) -> None:  # type: ignore[no-untyped-def]
+def test_a_disabled_account_cannot_log_in(desk_app, database, enrolled, clock) -> None:
     with database.session() as session:
         session.execute(update(Caseworker).values(disabled=True))
-    response = post_login(app.test_client(), "admin", ADMIN_PASSWORD, code_for(enrolled, clock))
+    response = post_login(desk_app.test_client(), "admin", ADMIN_PASSWORD, code_for(enrolled, clock))
     assert response.status_code == 401 and GENERIC in response.get_data(as_text=True)
     assert session_cookie(response) is None
     assert events(database, "login.failure")[-1].detail == "admin: account disabled"
 
 
-def test_the_totp_secret_is_stored_only_sealed(app, database, enrolled) -> None:  # type: ignore[no-untyped-def]
+def test_the_totp_secret_is_stored_only_sealed(desk_app, database, enrolled) -> None:
     text_form = base64.b32encode(enrolled).decode().rstrip("=")
     with database.engine.connect() as conn:
         rows = conn.execute(text("SELECT * FROM caseworkers")).all()
@@ -383,14 +383,14 @@ def test_the_totp_secret_is_stored_only_sealed(app, database, enrolled) -> None:
 # --- sessions: timeouts and logout ---------------------------------------------------------------
 
 
-def _only_session(database) -> StaffSession:  # type: ignore[no-untyped-def]
+def _only_session(database) -> StaffSession:
     with database.session() as session:
         return session.scalars(select(StaffSession)).one()
 
 
 @pytest.mark.parametrize("column", ["last_seen_at", "created_at"])
-def test_idle_and_absolute_timeouts_log_out(app, database, column) -> None:  # type: ignore[no-untyped-def]
-    client = logged_in_client(app, database)
+def test_idle_and_absolute_timeouts_log_out(desk_app, database, column) -> None:
+    client = logged_in_client(desk_app, database)
     assert client.get("/account").status_code == 200
     sid = _only_session(database).id
     age = staff_sessions.IDLE if column == "last_seen_at" else staff_sessions.ABSOLUTE
@@ -398,22 +398,22 @@ def test_idle_and_absolute_timeouts_log_out(app, database, column) -> None:  # t
         session.execute(update(StaffSession).values({column: dt.datetime.now(dt.UTC) - age - dt.timedelta(seconds=5)}))
     response = client.get("/account")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
-    assert app.extensions["rri.desk"].vault.get(sid) is None
+    assert desk_app.extensions["rri.desk"].vault.get(sid) is None
     with database.session() as session:
         assert session.get(StaffSession, sid) is None
 
 
-def test_logout_destroys_the_keyring(app, database) -> None:  # type: ignore[no-untyped-def]
-    client = logged_in_client(app, database)
-    csrf = csrf_of(client, app, "/account")
+def test_logout_destroys_the_keyring(desk_app, database) -> None:
+    client = logged_in_client(desk_app, database)
+    csrf = csrf_of(client, desk_app, "/account")
     sid = _only_session(database).id
-    ring = app.extensions["rri.desk"].vault.get(sid)
+    ring = desk_app.extensions["rri.desk"].vault.get(sid)
     assert ring is not None and ring.intake
     assert client.post("/logout").status_code == 400, "logout needs the CSRF token"
     response = client.post("/logout", data={"csrf": csrf})
     assert response.status_code == 302 and response.headers["Location"].endswith("/login")
     assert f"{staff_session.COOKIE}=;" in " ".join(response.headers.getlist("Set-Cookie"))
-    assert app.extensions["rri.desk"].vault.get(sid) is None and ring.intake == {}
+    assert desk_app.extensions["rri.desk"].vault.get(sid) is None and ring.intake == {}
     with database.session() as session:
         assert session.get(StaffSession, sid) is None
     assert client.get("/account").status_code == 302
@@ -423,21 +423,21 @@ def test_logout_destroys_the_keyring(app, database) -> None:  # type: ignore[no-
 # --- account page -----------------------------------------------------------------------------
 
 
-def _change(client, app, current: str, new: str, again: str | None = None):  # type: ignore[no-untyped-def]
-    csrf = csrf_of(client, app, "/account")
+def _change(client, desk_app, current: str, new: str, again: str | None = None):
+    csrf = csrf_of(client, desk_app, "/account")
     data = {"csrf": csrf, "current": current, "new": new, "again": new if again is None else again}
     return client.post("/account/password", data=data)
 
 
-def test_password_change_relocks_the_key_and_ends_other_sessions(app, database, enrolled, clock) -> None:  # type: ignore[no-untyped-def]
+def test_password_change_relocks_the_key_and_ends_other_sessions(desk_app, database, enrolled, clock) -> None:
     new = "a brand new passphrase"
-    here, elsewhere = logged_in_client(app, database), logged_in_client(app, database)
-    assert _change(here, app, ADMIN_PASSWORD, new, "a different one entirely").status_code == 400
-    assert _change(here, app, ADMIN_PASSWORD, "short").status_code == 400
-    wrong = _change(here, app, "not my current password", new)
+    here, elsewhere = logged_in_client(desk_app, database), logged_in_client(desk_app, database)
+    assert _change(here, desk_app, ADMIN_PASSWORD, new, "a different one entirely").status_code == 400
+    assert _change(here, desk_app, ADMIN_PASSWORD, "short").status_code == 400
+    wrong = _change(here, desk_app, "not my current password", new)
     assert wrong.status_code == 400 and "current password is wrong" in wrong.get_data(as_text=True)
 
-    response = _change(here, app, ADMIN_PASSWORD, new)
+    response = _change(here, desk_app, ADMIN_PASSWORD, new)
     assert response.status_code == 200 and "Password changed" in response.get_data(as_text=True)
     assert session_cookie(response), "this browser gets a fresh session"
     assert here.get("/account").status_code == 200
@@ -452,25 +452,25 @@ def test_password_change_relocks_the_key_and_ends_other_sessions(app, database, 
         assert not cases.passwords.verify_password(worker.password_hash, ADMIN_PASSWORD)
     # The session kept its keys, and the authenticator still works with the new password.
     sid = _only_session(database).id
-    assert app.extensions["rri.desk"].vault.get(sid).intake
-    assert post_login(app.test_client(), "admin", new, code_for(enrolled, clock)).status_code == 302
+    assert desk_app.extensions["rri.desk"].vault.get(sid).intake
+    assert post_login(desk_app.test_client(), "admin", new, code_for(enrolled, clock)).status_code == 302
     assert [e.detail for e in events(database, "account.password")] == ["admin"]
     assert len(events(database, "account.password_failure")) == 1
 
 
-def test_guessing_the_current_password_from_a_session_locks_the_account(app, database) -> None:  # type: ignore[no-untyped-def]
-    client = logged_in_client(app, database)
+def test_guessing_the_current_password_from_a_session_locks_the_account(desk_app, database) -> None:
+    client = logged_in_client(desk_app, database)
     for _ in range(staff_throttle.MAX_FAILURES - 1):
-        assert _change(client, app, "a wrong guess here", "a brand new passphrase").status_code == 400
-    response = _change(client, app, "a wrong guess here", "a brand new passphrase")
+        assert _change(client, desk_app, "a wrong guess here", "a brand new passphrase").status_code == 400
+    response = _change(client, desk_app, "a wrong guess here", "a brand new passphrase")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
     assert client.get("/account").status_code == 302
     assert worker_named(database, "admin").locked_until is not None
 
 
-def test_a_password_change_after_the_key_changed_is_a_conflict(app, database) -> None:  # type: ignore[no-untyped-def]
-    client = logged_in_client(app, database)
-    csrf = csrf_of(client, app, "/account")
+def test_a_password_change_after_the_key_changed_is_a_conflict(desk_app, database) -> None:
+    client = logged_in_client(desk_app, database)
+    csrf = csrf_of(client, desk_app, "/account")
     with database.session() as session:
         session.execute(update(Caseworker).values(key_id="00" * 8))
     data = {"csrf": csrf, "current": ADMIN_PASSWORD, "new": "a brand new passphrase", "again": "a brand new passphrase"}
@@ -479,9 +479,9 @@ def test_a_password_change_after_the_key_changed_is_a_conflict(app, database) ->
     assert not events(database, "account.password")
 
 
-def test_preferences_language_and_email(app, database) -> None:  # type: ignore[no-untyped-def]
-    client = logged_in_client(app, database)
-    csrf = csrf_of(client, app, "/account")
+def test_preferences_language_and_email(desk_app, database) -> None:
+    client = logged_in_client(desk_app, database)
+    csrf = csrf_of(client, desk_app, "/account")
     assert client.post("/account/preferences", data={"csrf": csrf, "language": "xx"}).status_code == 400
     bad = {"csrf": csrf, "language": "fr", "email": "not an address"}
     assert client.post("/account/preferences", data=bad).status_code == 400
@@ -496,10 +496,10 @@ def test_preferences_language_and_email(app, database) -> None:  # type: ignore[
     assert cleared.status_code == 200 and worker_named(database, "admin").email is None
 
 
-def test_every_role_has_an_account_page(app, database, settings) -> None:  # type: ignore[no-untyped-def]
+def test_every_role_has_an_account_page(desk_app, database, settings) -> None:
     with database.session() as session:
         installation.create_caseworker(session, "ana", "analyst password 1", Role.ANALYST, settings.argon2)
-    client = logged_in_client(app, database, "ana", "analyst password 1")
+    client = logged_in_client(desk_app, database, "ana", "analyst password 1")
     page = client.get("/account")
     assert page.status_code == 200 and "ana" in page.get_data(as_text=True)
     with database.session() as session:

@@ -32,13 +32,13 @@ def _code(secret_text: str, offset: int = 0) -> str:
 
 
 @pytest.fixture
-def desk(live):  # type: ignore[no-untyped-def]
+def desk(live):
     app = caseworker.create_app(live.settings, live.database)
     with serve(app) as url:
         yield url, app
 
 
-def test_report_to_reply_and_back(browser, live, desk, installed) -> None:  # type: ignore[no-untyped-def]
+def test_report_to_reply_and_back(browser, live, desk, installed) -> None:
     desk_url, desk_app = desk
     reporter = open_page(browser, live, js=True)
     fill_report(reporter, live)

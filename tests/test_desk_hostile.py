@@ -13,7 +13,6 @@ import csv
 import datetime as dt
 import io
 import json
-import os
 import threading
 
 import pytest
@@ -23,20 +22,19 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import event, func, select
 
-from cases import conversation, reports
+from cases import reports
 from cases.blobs import FilesystemBlobStore
-from cases.config import Settings
 from cases.conversation import context
 from cases.db import Database
 from cases.intake_keys import current
-from cases.models import Case, Caseworker, SealedIn
+from cases.models import Case, Caseworker
 from cases.statistics import COUNTED, csv_rows
 from crypto.envelope import Purpose, seal
-from crypto.keys import KeyPair
-from crypto.stream import CHUNK_SIZE, Manifest, encrypt_chunks, new_file_key, seal_file
+from crypto.stream import CHUNK_SIZE, Manifest, seal_file
 
 from .conftest import Installed
-from .desk_helpers import csrf_of, desk_app, logged_in_client
+from .desk_helpers import csrf_of, logged_in_client
+from .factories import file_case
 
 GOOD = {"v": 1, "lang": "en", "answers": {"what_happened": "GOOD-CASE-story", "country": "Kenya"}}
 DEEP = b"[" * 100_000 + b"]" * 100_000
@@ -130,32 +128,18 @@ def file_raw(
     message: bytes | None = None,
 ) -> str:
     """File sealed bytes as the intake's filing code stores them: report, file, follow-up."""
-    with database.session() as session:
-        public = current(session).public_key
-        case = reports.file_report(
-            session,
-            envelope=seal(public, Purpose.REPORT, report),
-            sealed_in=SealedIn.BROWSER,
-            token_lookup=os.urandom(32),
-            reporter_public_key=KeyPair.generate().public,
-        ).case
-        if manifest is not None:
-            chunks = encrypt_chunks(new_file_key(), b"x")
-            sealed = seal(public, Purpose.ATTACHMENT_MANIFEST, manifest)
-            reports.attach_file(session, blobs, case, sealed, chunks)
-        if message is not None:
-            team = seal(public, Purpose.MESSAGE, message, context=context(case))
-            conversation.add_follow_up(session, case, team, None)
-        return case.id
+    return file_case(
+        database,
+        raw_report=report,
+        raw_manifests=() if manifest is None else (manifest,),
+        follow_ups=() if message is None else (message,),
+        blobs=blobs,
+    ).case_id
 
 
 def file_good(database: Database, blobs: FilesystemBlobStore) -> str:
-    case_id = file_raw(database, blobs, json.dumps(GOOD).encode())
-    with database.session() as session:
-        case = session.get(Case, case_id)
-        manifest, chunks = seal_file(current(session).public_key, b"fine", "photo.jpg", "image/jpeg")
-        reports.attach_file(session, blobs, case, manifest, chunks)
-    return case_id
+    files = [("photo.jpg", b"fine", "image/jpeg")]
+    return file_case(database, raw_report=json.dumps(GOOD).encode(), files=files, blobs=blobs).case_id
 
 
 def every_page(client: FlaskClient, case_id: str) -> dict[str, str]:
@@ -177,16 +161,6 @@ def every_page(client: FlaskClient, case_id: str) -> dict[str, str]:
     return pages
 
 
-@pytest.fixture
-def blobs(settings: Settings) -> FilesystemBlobStore:
-    return FilesystemBlobStore(settings.blob_dir)
-
-
-@pytest.fixture
-def app(settings: Settings, database: Database, installed: Installed) -> Flask:
-    return desk_app(settings, database)
-
-
 def assert_unreadable_with_reason(pages: dict[str, str], case_id: str, why: str) -> None:
     assert "Unreadable report:" in pages[f"/cases/{case_id}"] and why in pages[f"/cases/{case_id}"]
     assert why in pages["/"]
@@ -198,11 +172,11 @@ def assert_unreadable_with_reason(pages: dict[str, str], case_id: str, why: str)
 
 
 def test_a_deeply_nested_report_does_not_take_the_desk_down(
-    app: Flask, database: Database, blobs: FilesystemBlobStore
+    desk_app: Flask, database: Database, blobs: FilesystemBlobStore
 ) -> None:
     good = file_good(database, blobs)
     bad = file_raw(database, blobs, b'{"v":1,"answers":' + DEEP + b"}")
-    client = logged_in_client(app, database)
+    client = logged_in_client(desk_app, database)
     pages = every_page(client, bad)
     assert_unreadable_with_reason(pages, bad, "nested too deeply")
     assert "GOOD-CASE-story" in client.get(f"/cases/{good}").get_data(as_text=True)
@@ -210,11 +184,11 @@ def test_a_deeply_nested_report_does_not_take_the_desk_down(
 
 
 def test_a_manifest_of_size_1e999_is_an_unreadable_file_not_a_crash(
-    app: Flask, database: Database, blobs: FilesystemBlobStore
+    desk_app: Flask, database: Database, blobs: FilesystemBlobStore
 ) -> None:
     manifest = b'{"v":1,"name":"x.jpg","type":"image/jpeg","size":1e999,"chunks":1,"key":"' + KEY + b'"}'
     bad = file_raw(database, blobs, json.dumps(GOOD).encode(), manifest=manifest)
-    client = logged_in_client(app, database)
+    client = logged_in_client(desk_app, database)
     pages = every_page(client, bad)
     assert "its description is unreadable" in pages[f"/cases/{bad}"]
     assert "GOOD-CASE-story" in pages[f"/cases/{bad}"]  # the report itself is fine
@@ -236,11 +210,11 @@ def test_a_manifest_of_size_1e999_is_an_unreadable_file_not_a_crash(
 )
 @given(report=hostile_json(), manifest=hostile_manifest(), message=st.binary(max_size=64) | hostile_json())
 def test_hostile_structure_never_breaks_a_desk_page(
-    app: Flask, database: Database, blobs: FilesystemBlobStore, report: bytes, manifest: bytes, message: bytes
+    desk_app: Flask, database: Database, blobs: FilesystemBlobStore, report: bytes, manifest: bytes, message: bytes
 ) -> None:
     good = file_good(database, blobs)
     bad = file_raw(database, blobs, report, manifest=manifest, message=message)
-    client = logged_in_client(app, database)
+    client = logged_in_client(desk_app, database)
     pages = every_page(client, bad)
     case_page = pages[f"/cases/{bad}"]
     export = json.loads(pages[f"/cases/{bad}/export.json"])
@@ -298,13 +272,13 @@ def test_manifest_bounds_hold_without_the_cases_package() -> None:
 
 def _triage(database: Database, case_id: str, verification: str) -> None:
     with database.session() as session:
-        case = session.get(Case, case_id)
+        case = session.get_one(Case, case_id)
         body = json.dumps({"v": 1, "verification": verification}).encode()
         case.triage_envelope = seal(current(session).public_key, Purpose.TRIAGE, body, context(case, "triage"))
 
 
 def test_fake_reports_cannot_lift_a_real_one_over_the_threshold(
-    app: Flask, database: Database, blobs: FilesystemBlobStore
+    desk_app: Flask, database: Database, blobs: FilesystemBlobStore
 ) -> None:
     answers = {"what_happened": "x", "country": "Smallstate", "act_types": ["killing"], "consent_publish": "named"}
     real = file_raw(database, blobs, json.dumps({"v": 1, "answers": answers}).encode())
@@ -312,7 +286,7 @@ def test_fake_reports_cannot_lift_a_real_one_over_the_threshold(
     for _ in range(4):  # k - 1 fakes, never triaged (or triaged and found wanting)
         file_raw(database, blobs, json.dumps({"v": 1, "answers": answers}).encode())
     _triage(database, file_raw(database, blobs, json.dumps({"v": 1, "answers": answers}).encode()), "unverified")
-    client = logged_in_client(app, database)
+    client = logged_in_client(desk_app, database)
     page = client.get("/statistics").get_data(as_text=True)
     assert "Smallstate" not in page and COUNTED in page
     rows = list(csv.reader(io.StringIO(client.get("/statistics.csv").get_data(as_text=True))))
@@ -324,13 +298,15 @@ def test_fake_reports_cannot_lift_a_real_one_over_the_threshold(
 # -- item 18: bidi controls and spreadsheet formulas ----------------------------------------------
 
 
-def test_bidi_controls_cannot_disguise_a_file_name(app: Flask, database: Database, blobs: FilesystemBlobStore) -> None:
+def test_bidi_controls_cannot_disguise_a_file_name(
+    desk_app: Flask, database: Database, blobs: FilesystemBlobStore
+) -> None:
     case_id = file_raw(database, blobs, json.dumps(GOOD).encode())
     with database.session() as session:
-        case = session.get(Case, case_id)
+        case = session.get_one(Case, case_id)
         manifest, chunks = seal_file(current(session).public_key, b"MZ", "invoice\u202egpj.exe", "image/jpeg")
         attachment = reports.attach_file(session, blobs, case, manifest, chunks).id
-    client = logged_in_client(app, database)
+    client = logged_in_client(desk_app, database)
     for path in (f"/cases/{case_id}", f"/cases/{case_id}/print", f"/cases/{case_id}/export.json"):
         body = client.get(path).get_data(as_text=True)
         assert "\u202e" not in body and "\\u202e" not in body and "invoice\ufffdgpj.exe" in json.loads(json.dumps(body))
@@ -344,7 +320,7 @@ def test_statistics_csv_cells_are_formulas_in_no_locale(country: str) -> None:
 
     facts = [statistics.Facts("2025-01", "named", country, (), (), "credible") for _ in range(6)]
     text = io.StringIO()
-    csv.writer(text).writerows(csv_rows(statistics.publish(facts, 5, statistics.dt.date(2025, 2, 1))))
+    csv.writer(text).writerows(csv_rows(statistics.publish(facts, 5, dt.date(2025, 2, 1))))
     for separator in (",", ";", "\t", "|"):
         for line in text.getvalue().splitlines():
             for cell in line.split(separator):
@@ -355,11 +331,11 @@ def test_statistics_csv_cells_are_formulas_in_no_locale(country: str) -> None:
 
 
 def test_huge_and_unicode_numbers_are_400_or_404_never_500(
-    app: Flask, database: Database, blobs: FilesystemBlobStore, installed: Installed
+    desk_app: Flask, database: Database, blobs: FilesystemBlobStore, installed: Installed
 ) -> None:
     case_id = file_good(database, blobs)
-    client = logged_in_client(app, database)
-    token = csrf_of(client, app)
+    client = logged_in_client(desk_app, database)
+    token = csrf_of(client, desk_app)
     huge = str(2**70)
     for query in (
         f"assignee={huge}",
@@ -388,10 +364,10 @@ def test_huge_and_unicode_numbers_are_400_or_404_never_500(
         assert session.scalar(select(func.count()).select_from(Caseworker)) == 1
 
 
-def test_form_fields_are_bounded(app: Flask, database: Database, blobs: FilesystemBlobStore) -> None:
+def test_form_fields_are_bounded(desk_app: Flask, database: Database, blobs: FilesystemBlobStore) -> None:
     case_id = file_good(database, blobs)
-    client = logged_in_client(app, database)
-    token = csrf_of(client, app)
+    client = logged_in_client(desk_app, database)
+    token = csrf_of(client, desk_app)
     cases = [
         ("/triage", {"verification": "maybe"}),
         ("/triage", {"act_types": "not-a-kind"}),
@@ -420,7 +396,7 @@ def test_form_fields_are_bounded(app: Flask, database: Database, blobs: Filesyst
 
 
 def test_concurrent_statistics_views_do_not_lock_the_database(
-    app: Flask, database: Database, blobs: FilesystemBlobStore
+    desk_app: Flask, database: Database, blobs: FilesystemBlobStore
 ) -> None:
     for n in range(6):
         case_id = file_raw(
@@ -431,7 +407,7 @@ def test_concurrent_statistics_views_do_not_lock_the_database(
             ).encode(),
         )
         _triage(database, case_id, "credible")
-    clients = [logged_in_client(app, database) for _ in range(4)]
+    clients = [logged_in_client(desk_app, database) for _ in range(4)]
     statuses: list[int] = []
     errors: list[BaseException] = []
 
@@ -455,7 +431,7 @@ def test_concurrent_statistics_views_do_not_lock_the_database(
     assert statuses == [200] * 24
 
 
-def test_racing_refreshes_of_the_stored_figures_never_fail(app: Flask, database: Database) -> None:
+def test_racing_refreshes_of_the_stored_figures_never_fail(desk_app: Flask, database: Database) -> None:
     """Writers that collide on SQLite are refused at once ("database is locked" when waiting could
     deadlock): a view that loses the race shows its figures and leaves the storing to the winner."""
     from cases import statistics, statistics_snapshot
@@ -487,10 +463,10 @@ def test_racing_refreshes_of_the_stored_figures_never_fail(app: Flask, database:
 
 
 def test_a_view_whose_figures_did_not_change_writes_no_figures(
-    app: Flask, database: Database, blobs: FilesystemBlobStore
+    desk_app: Flask, database: Database, blobs: FilesystemBlobStore
 ) -> None:
     _triage(database, file_good(database, blobs), "credible")
-    client = logged_in_client(app, database)
+    client = logged_in_client(desk_app, database)
     assert client.get("/statistics").status_code == 200
     writes: list[str] = []
 

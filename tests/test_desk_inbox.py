@@ -5,23 +5,22 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import os
 import re
 
 import pytest
 from sqlalchemy import select, text, update
 
-from cases import inbox, installation, keyring, reports
+from cases import inbox, installation, keyring
 from cases import inbox_index as index
 from cases.conversation import change_status, context
 from cases.intake_keys import current
-from cases.models import AuditEvent, Case, Caseworker, Direction, Message, Role, SealedIn, Status
+from cases.models import AuditEvent, Case, Caseworker, Direction, Message, Role, Status
 from crypto.envelope import Purpose, seal
 from crypto.inbox_index import EntryCipher
-from crypto.keys import KeyPair
 
 from .conftest import ADMIN_PASSWORD
-from .desk_helpers import desk_app, logged_in_client
+from .desk_helpers import logged_in_client, make_desk_app
+from .factories import file_case
 
 OTHER_PASSWORD = "another correct horse battery"
 COUNTRY_CANARY = "CANARY-Atlantis-q7Z"
@@ -29,32 +28,12 @@ ACT_CANARY = "CANARY-act-kX2"
 XSS = "<img src=x onerror=alert(1)>"
 
 
-@pytest.fixture
-def app(settings, database, installed):  # type: ignore[no-untyped-def]
-    return desk_app(settings, database)
-
-
-@pytest.fixture
-def client(app, database):  # type: ignore[no-untyped-def]
-    return logged_in_client(app, database)
-
-
-def _file(database, urgent: bool = False, **answers) -> str:  # type: ignore[no-untyped-def]
+def _file(database, urgent: bool = False, **answers) -> str:
     """File a case whose sealed report holds ``answers``; returns its id."""
-    body = json.dumps({"v": 1, "lang": "en", "answers": {"what_happened": "x", **answers}}).encode()
-    with database.session() as session:
-        filed = reports.file_report(
-            session,
-            envelope=seal(current(session).public_key, Purpose.REPORT, body),
-            sealed_in=SealedIn.BROWSER,
-            token_lookup=os.urandom(32),
-            reporter_public_key=KeyPair.generate().public,
-            urgent=urgent,
-        )
-        return filed.case.id
+    return file_case(database, answers={"what_happened": "x", **answers}, urgent=urgent).case_id
 
 
-def _set(database, case_id: str, **values) -> None:  # type: ignore[no-untyped-def]
+def _set(database, case_id: str, **values) -> None:
     with database.session() as session:
         session.execute(update(Case).where(Case.id == case_id).values(**values))
 
@@ -68,8 +47,8 @@ def _ids(html: str) -> list[str]:
     return re.findall(r'<td><a href="[^"]*">([a-z2-7]+)</a></td>', html)
 
 
-def _page(client, **args) -> str:  # type: ignore[no-untyped-def]
-    response = client.get("/", query_string=args)
+def _page(desk_client, **args) -> str:
+    response = desk_client.get("/", query_string=args)
     assert response.status_code == 200, response.status_code
     return response.get_data(as_text=True)
 
@@ -80,7 +59,7 @@ def _ring(database, username: str = "admin", password: str = ADMIN_PASSWORD) -> 
         return keyring.unlock(session, worker, password)
 
 
-def _add_worker(database, settings, username: str, role: Role = Role.CASEWORKER, grant: bool = True) -> int:  # type: ignore[no-untyped-def]
+def _add_worker(database, settings, username: str, role: Role = Role.CASEWORKER, grant: bool = True) -> int:
     ring = _ring(database)
     with database.session() as session:
         worker = installation.create_caseworker(session, username, OTHER_PASSWORD, role, settings.argon2)
@@ -89,7 +68,7 @@ def _add_worker(database, settings, username: str, role: Role = Role.CASEWORKER,
         return worker.id
 
 
-def _seal_triage(database, case_id: str, triage: dict) -> None:  # type: ignore[no-untyped-def]
+def _seal_triage(database, case_id: str, triage: dict) -> None:
     with database.session() as session:
         case = session.get_one(Case, case_id)
         body = json.dumps({"v": 1, **triage}).encode()
@@ -99,7 +78,7 @@ def _seal_triage(database, case_id: str, triage: dict) -> None:  # type: ignore[
 # -- ordering -------------------------------------------------------------------------------------
 
 
-def test_order_urgent_then_detained_or_missing_then_oldest_unacknowledged(client, database) -> None:  # type: ignore[no-untyped-def]
+def test_order_urgent_then_detained_or_missing_then_oldest_unacknowledged(desk_client, database) -> None:
     recent_activity = _file(database)
     old_activity = _file(database)
     new_unack = _file(database)
@@ -117,14 +96,14 @@ def test_order_urgent_then_detained_or_missing_then_oldest_unacknowledged(client
     _set(database, urgent, received_on=_ago(1))
     _set(database, closed_urgent, status=Status.CLOSED, acknowledged_on=_ago(40), updated_on=_ago(40))
 
-    order = _ids(_page(client))
+    order = _ids(_page(desk_client))
     assert order == [urgent, detained, missing, old_unack, new_unack, recent_activity, old_activity, closed_urgent]
 
 
-def test_detained_and_missing_shown_prominently(client, database) -> None:  # type: ignore[no-untyped-def]
+def test_detained_and_missing_shown_prominently(desk_client, database) -> None:
     _file(database, situation="detained")
     _file(database, situation="hiding")
-    html = _page(client)
+    html = _page(desk_client)
     assert '<span class="urgent">Detained</span>' in html
     assert "In hiding" in html and '<span class="urgent">In hiding' not in html
 
@@ -132,7 +111,7 @@ def test_detained_and_missing_shown_prominently(client, database) -> None:  # ty
 # -- filters and counts ---------------------------------------------------------------------------
 
 
-def test_each_filter(app, client, database, settings, installed) -> None:  # type: ignore[no-untyped-def]
+def test_each_filter(desk_app, desk_client, database, settings, installed) -> None:
     other = _add_worker(database, settings, "bob")
     a = _file(database, urgent=True, country="Example Republic", act_types=["threats"], un_link=["upr"])
     b = _file(database, country="example KINGDOM", act_types=["travel_ban", "threats"], un_link=["hrc"])
@@ -143,8 +122,8 @@ def test_each_filter(app, client, database, settings, installed) -> None:  # typ
         change_status(session, session.get_one(Case, c), Status.UNDER_REVIEW)
         session.add(Message(case_id=b, direction=Direction.FROM_REPORTER, sent_on=_ago(0), team_envelope=b"x"))
 
-    def ids(**args) -> set[str]:  # type: ignore[no-untyped-def]
-        return set(_ids(_page(client, **args)))
+    def ids(**args) -> set[str]:
+        return set(_ids(_page(desk_client, **args)))
 
     assert ids() == {a, b, c}
     assert ids(status="under_review") == {c}
@@ -162,16 +141,16 @@ def test_each_filter(app, client, database, settings, installed) -> None:  # typ
     assert ids(act="threats", un="upr", country="republic", urgent="yes", assignee="me") == {a}
     assert ids(act="threats", un="hrc", assignee="me") == set()
     for bad in ({"status": "nope"}, {"urgent": "maybe"}, {"assignee": "x1"}, {"unread": "1"}):
-        assert client.get("/", query_string=bad).status_code == 400
+        assert desk_client.get("/", query_string=bad).status_code == 400
 
 
-def test_counts_cover_every_matching_case_and_status(client, database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_counts_cover_every_matching_case_and_status(desk_client, database, monkeypatch) -> None:
     monkeypatch.setattr(inbox, "PAGE_SIZE", 2)
     cases = [_file(database, urgent=n == 0, situation="missing" if n == 1 else "free") for n in range(5)]
     with database.session() as session:
         change_status(session, session.get_one(Case, cases[2]), Status.NEED_INFO)
     _set(database, cases[3], received_on=_ago(30), updated_on=_ago(30))
-    html = _page(client)
+    html = _page(desk_client)
     for expected in (
         "5 cases",
         "1 urgent (not closed)",
@@ -182,27 +161,27 @@ def test_counts_cover_every_matching_case_and_status(client, database, monkeypat
         assert expected in html
     assert "Received: 4" in html and "More information needed: 1" in html
     assert len(_ids(html)) == 2  # paginated rows, counts over all
-    filtered = _page(client, status="need_info")
+    filtered = _page(desk_client, status="need_info")
     assert "1 matching case<" in filtered and "Received: 4" in filtered  # per-status counts ignore the status filter
 
 
-def test_pagination_keeps_filters_and_sorting_spans_pages(client, database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_pagination_keeps_filters_and_sorting_spans_pages(desk_client, database, monkeypatch) -> None:
     monkeypatch.setattr(inbox, "PAGE_SIZE", 2)
     plain = [_file(database, country="Testland") for _ in range(3)]
     urgent = _file(database, urgent=True, country="Testland")
     _file(database, country="Elsewhere")
-    first = _page(client, country="test")
+    first = _page(desk_client, country="test")
     assert _ids(first)[0] == urgent
     assert "Page 1 of 2" in first and "country=test" in first and "page=2" in first
-    second = _ids(_page(client, country="test", page=2))
+    second = _ids(_page(desk_client, country="test", page=2))
     assert len(second) == 2 and set(_ids(first)) | set(second) == {urgent, *plain}
-    assert _ids(_page(client, country="test", page=99)) == second  # clamped to the last page
+    assert _ids(_page(desk_client, country="test", page=99)) == second  # clamped to the last page
 
 
 # -- stale markers and unread counts --------------------------------------------------------------
 
 
-def test_stale_markers(client, settings, database) -> None:  # type: ignore[no-untyped-def]
+def test_stale_markers(desk_client, settings, database) -> None:
     fresh = _file(database)
     late_ack = _file(database)
     idle = _file(database)
@@ -215,19 +194,19 @@ def test_stale_markers(client, settings, database) -> None:  # type: ignore[no-u
     def row(html: str, case_id: str) -> str:
         return re.search(r"<tr[^>]*>\s*<td><a [^>]*>" + case_id + r"</a>.*?</tr>", html, re.S).group(0)
 
-    html = _page(client)
+    html = _page(desk_client)
     assert 'class="stale"' not in row(html, fresh)
     assert 'class="stale"' in row(html, late_ack) and "not acknowledged in time" in row(html, late_ack)
     assert 'class="stale"' in row(html, idle) and "no activity" in row(html, idle)
     assert 'class="stale"' not in row(html, idle_closed)
 
     stricter = dataclasses.replace(settings, stale_ack_days=3, stale_idle_days=100)
-    html = _page(logged_in_client(desk_app(stricter, database), database))
+    html = _page(logged_in_client(make_desk_app(stricter, database), database))
     assert "not acknowledged in time" in row(html, fresh)
     assert "no activity" not in row(html, idle)
 
 
-def test_unread_reporter_messages_are_counted(client, database) -> None:  # type: ignore[no-untyped-def]
+def test_unread_reporter_messages_are_counted(desk_client, database) -> None:
     case_id = _file(database)
     quiet = _file(database)
     with database.session() as session:
@@ -240,7 +219,7 @@ def test_unread_reporter_messages_are_counted(client, database) -> None:  # type
             session.add(
                 Message(case_id=case_id, direction=direction, sent_on=_ago(0), team_envelope=b"x", read_on=read_on)
             )
-    html = _page(client)
+    html = _page(desk_client)
     assert re.search(case_id + r'</a>.*?<span class="badge">2</span>', html, re.S)
     assert not re.search(quiet + r'</a></td>(?:(?!</tr>).)*<span class="badge">\d', html, re.S)
 
@@ -248,18 +227,18 @@ def test_unread_reporter_messages_are_counted(client, database) -> None:  # type
 # -- the index is encrypted -----------------------------------------------------------------------
 
 
-def test_index_is_encrypted_and_built_on_first_view(client, database) -> None:  # type: ignore[no-untyped-def]
+def test_index_is_encrypted_and_built_on_first_view(desk_client, database) -> None:
     case_id = _file(database, country=COUNTRY_CANARY, act_types=[ACT_CANARY])
     with database.session() as session:
         assert session.get_one(Case, case_id).index_blob is None
-    html = _page(client)
+    html = _page(desk_client)
     assert COUNTRY_CANARY in html and ACT_CANARY in html
     with database.session() as session:
         blob = session.get_one(Case, case_id).index_blob
         assert blob is not None and len(blob) > 28
         events = session.scalars(select(AuditEvent).where(AuditEvent.action == "inbox.view")).all()
         assert [e.detail for e in events] == ["page=1 filters=- built=1"] and events[0].case_id is None
-    _page(client)  # second view: nothing to build
+    _page(desk_client)  # second view: nothing to build
     with database.session() as session:
         details = session.scalars(select(AuditEvent.detail).where(AuditEvent.action == "inbox.view")).all()
         assert details[-1] == "page=1 filters=- built=0"
@@ -271,7 +250,7 @@ def test_index_is_encrypted_and_built_on_first_view(client, database) -> None:  
             assert COUNTRY_CANARY not in row[0]
 
 
-def test_entry_is_bound_to_its_case(database, installed) -> None:  # type: ignore[no-untyped-def]
+def test_entry_is_bound_to_its_case(database, installed) -> None:
     first = _file(database, country="First")
     second = _file(database, country="Second")
     ring = _ring(database)
@@ -288,13 +267,13 @@ def test_entry_is_bound_to_its_case(database, installed) -> None:  # type: ignor
         assert entries[second]["country"] == "Second"  # the misplaced blob was rebuilt
 
 
-def test_triage_overrides_the_report_and_a_changed_triage_is_reindexed(client, database) -> None:  # type: ignore[no-untyped-def]
+def test_triage_overrides_the_report_and_a_changed_triage_is_reindexed(desk_client, database) -> None:
     case_id = _file(database, country="Reported", act_types=["threats"], un_link=["upr"], consent_act="yes")
-    _page(client)
+    _page(desk_client)
     _seal_triage(
         database, case_id, {"verification": "credible", "country": "Triaged", "act_types": [], "un_link": ["hrc"]}
     )
-    html = _page(client)
+    html = _page(desk_client)
     assert "Triaged" in html and "Reported" not in html
     ring = _ring(database)
     with database.session() as session:
@@ -306,9 +285,9 @@ def test_triage_overrides_the_report_and_a_changed_triage_is_reindexed(client, d
         assert index.rebuild(session, ring, case) == entry
 
 
-def test_reporter_written_country_is_escaped(client, database) -> None:  # type: ignore[no-untyped-def]
+def test_reporter_written_country_is_escaped(desk_client, database) -> None:
     _file(database, country=XSS, act_types=[XSS], situation=XSS, un_link=[XSS])
-    html = _page(client)
+    html = _page(desk_client)
     assert XSS not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
 
@@ -316,24 +295,24 @@ def test_reporter_written_country_is_escaped(client, database) -> None:  # type:
 # -- one key for everyone, across rotations -------------------------------------------------------
 
 
-def test_a_granted_caseworker_derives_the_same_index_key(app, database, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_granted_caseworker_derives_the_same_index_key(desk_app, database, settings) -> None:
     case_id = _file(database, country="Shared")
     _add_worker(database, settings, "bob")
     admin_ring, bob_ring = _ring(database), _ring(database, "bob", OTHER_PASSWORD)
     with database.session() as session:
         assert index.index_key(session, admin_ring) == index.index_key(session, bob_ring)
-    assert _ids(_page(logged_in_client(app, database))) == [case_id]  # the admin builds the index
+    assert _ids(_page(logged_in_client(desk_app, database))) == [case_id]  # the admin builds the index
     with database.session() as session:
         blob = session.get_one(Case, case_id).index_blob
-    bob = logged_in_client(app, database, "bob", OTHER_PASSWORD)
+    bob = logged_in_client(desk_app, database, "bob", OTHER_PASSWORD)
     assert "Shared" in _page(bob)
     with database.session() as session:
         assert session.get_one(Case, case_id).index_blob == blob  # read, not rebuilt
 
 
-def test_rotation_does_not_change_the_index_key(client, database) -> None:  # type: ignore[no-untyped-def]
+def test_rotation_does_not_change_the_index_key(desk_client, database) -> None:
     old_case = _file(database, country="Before")
-    _page(client)
+    _page(desk_client)
     before = _ring(database)
     with database.session() as session:
         key_before = index.index_key(session, before)
@@ -348,7 +327,7 @@ def test_rotation_does_not_change_the_index_key(client, database) -> None:  # ty
         assert built == 1 and entries[old_case]["country"] == "Before" and entries[new_case]["country"] == "After"
 
 
-def test_a_ring_without_the_first_key_never_overwrites_the_index(database, installed) -> None:  # type: ignore[no-untyped-def]
+def test_a_ring_without_the_first_key_never_overwrites_the_index(database, installed) -> None:
     case_id = _file(database, country="Kept")
     admin_ring = _ring(database)
     with database.session() as session:
@@ -366,7 +345,7 @@ def test_a_ring_without_the_first_key_never_overwrites_the_index(database, insta
         assert session.get_one(Case, case_id).index_blob == blob
 
 
-def test_a_report_the_ring_cannot_open_is_not_indexed(database, installed) -> None:  # type: ignore[no-untyped-def]
+def test_a_report_the_ring_cannot_open_is_not_indexed(database, installed) -> None:
     full = _ring(database)
     with database.session() as session:
         first = current(session).id
@@ -382,10 +361,10 @@ def test_a_report_the_ring_cannot_open_is_not_indexed(database, installed) -> No
 # -- access ---------------------------------------------------------------------------------------
 
 
-def test_analyst_gets_403_and_it_is_audited(app, database, settings) -> None:  # type: ignore[no-untyped-def]
+def test_analyst_gets_403_and_it_is_audited(desk_app, database, settings) -> None:
     _file(database, country="Hidden")
     analyst = _add_worker(database, settings, "ana", Role.ANALYST, grant=False)
-    response = logged_in_client(app, database, "ana", OTHER_PASSWORD).get("/")
+    response = logged_in_client(desk_app, database, "ana", OTHER_PASSWORD).get("/")
     assert response.status_code == 403 and b"Hidden" not in response.data
     with database.session() as session:
         denied = session.scalars(select(AuditEvent).where(AuditEvent.action == "access.denied")).all()
@@ -393,6 +372,6 @@ def test_analyst_gets_403_and_it_is_audited(app, database, settings) -> None:  #
         assert not session.scalars(select(AuditEvent).where(AuditEvent.action == "inbox.view")).all()
 
 
-def test_logged_out_is_sent_to_login(app) -> None:  # type: ignore[no-untyped-def]
-    response = app.test_client().get("/")
+def test_logged_out_is_sent_to_login(desk_app) -> None:
+    response = desk_app.test_client().get("/")
     assert response.status_code == 302 and "next=/" in response.headers["Location"]

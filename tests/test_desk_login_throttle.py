@@ -128,10 +128,10 @@ def test_a_login_flood_gets_503_and_leaves_the_inbox_fast(env: dict[str, str], d
         installation.create_caseworker(session, "erin", "erin's long password", Role.CASEWORKER, dear)
     with gunicorn_app("caseworker", env, RRI_ARGON2_SLOTS="1") as server:
         port = server.port
-        session = {"desk_session": _log_in(port)}
+        cookies = {"desk_session": _log_in(port)}
         quiet = []
         for _ in range(5):
-            status, took, _response, _text = _request(port, "GET", "/", cookies=session)
+            status, took, _response, _text = _request(port, "GET", "/", cookies=cookies)
             assert status == 200
             quiet.append(took)
         answers: list[tuple[int, str | None]] = []
@@ -150,7 +150,7 @@ def test_a_login_flood_gets_503_and_leaves_the_inbox_fast(env: dict[str, str], d
         time.sleep(1)
         inbox = []
         for _ in range(10):
-            status, took, _response, _text = _request(port, "GET", "/", cookies=session)
+            status, took, _response, _text = _request(port, "GET", "/", cookies=cookies)
             assert status == 200
             inbox.append(took)
             time.sleep(0.1)

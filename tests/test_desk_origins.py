@@ -69,6 +69,7 @@ def test_the_intake_never_honours_a_desk_cookie(settings: Settings, database: Da
         assert staff_session.COOKIE not in " ".join(response.headers.getlist("Set-Cookie"))
 
 
+@pytest.mark.slow
 def test_the_two_apps_may_not_be_configured_with_one_host_name(env: dict[str, str]) -> None:
     same = {**env, "RRI_DESK_HOST": "reports.example.org", "RRI_INTAKE_HOST": "Reports.Example.org"}
     with pytest.raises(ConfigError, match="same host name"):
@@ -90,6 +91,7 @@ def _status(port: int, path: str, host: str) -> int:
         conn.close()
 
 
+@pytest.mark.slow
 def test_serve_gives_each_app_its_own_host_name(env: dict[str, str]) -> None:
     init(env)
     intake_port, desk_port = free_port(), free_port()

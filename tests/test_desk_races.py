@@ -27,8 +27,9 @@ from crypto.envelope import Purpose, open_envelope
 from crypto.inbox_index import EntryCipher
 
 from .conftest import ADMIN_PASSWORD, Installed
-from .desk_helpers import csrf_of, desk_app, logged_in_client
-from .test_desk_case import PASSWORD, add_worker, file_case
+from .desk_helpers import csrf_of, logged_in_client
+from .factories import file_case
+from .test_desk_case import PASSWORD, add_worker
 
 ROUNDS = 6  # each race is run a few times: which request writes first is up to the scheduler
 AUDIT_DELAY = 0.05  # seconds: widens the window between a view's writes and its audit event
@@ -92,11 +93,10 @@ def expect(answers: Sequence[TestResponse], code: int) -> None:
 
 
 @pytest.fixture
-def desk(settings: Settings, database: Database, installed: Installed) -> Desk:
-    app = desk_app(settings, database)
+def desk(desk_app: Flask, settings: Settings, database: Database) -> Desk:
     add_worker(database, "bob", Role.CASEWORKER)
     answers = {"consent_act": "yes", "consent_authorities": "yes", "country": "Freedonia"}
-    return Desk(app, database, file_case(database, settings, answers).case_id)
+    return Desk(desk_app, database, file_case(database, answers=answers, settings=settings).case_id)
 
 
 def _ring(database: Database) -> keyring.Keyring:
@@ -242,12 +242,11 @@ def test_racing_replies_and_notes_all_land(desk: Desk) -> None:
 
 
 @pytest.fixture
-def admins(settings: Settings, database: Database, installed: Installed) -> tuple[Desk, int]:
+def admins(desk_app: Flask, database: Database) -> tuple[Desk, int]:
     """Two admin clients (admin and bob) and a caseworker account carol, not yet granted keys."""
-    app = desk_app(settings, database)
     add_worker(database, "bob", Role.ADMIN)
     carol = add_worker(database, "carol", Role.CASEWORKER, grant=False)
-    return Desk(app, database), carol
+    return Desk(desk_app, database), carol
 
 
 def _admin_post(desk: Desk, i: int, path: str) -> TestResponse:

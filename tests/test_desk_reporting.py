@@ -16,13 +16,14 @@ from cases import audit, installation, keyring, reports, statistics, statistics_
 from cases.config import ConfigError, Settings
 from cases.conversation import add_follow_up, change_status, context, reply, seal_follow_up
 from cases.intake_keys import current
-from cases.models import AuditEvent, Case, Caseworker, Note, PublicStatistics, Role, Status
+from cases.models import AuditEvent, Case, Caseworker, Note, PublicStatistics, Role, SealedIn, Status
 from crypto.envelope import Purpose, seal
 from crypto.keys import KeyPair
 from crypto.stream import seal_file
 
 from .conftest import ADMIN_PASSWORD
-from .desk_helpers import desk_app, file_report, logged_in_client
+from .desk_helpers import logged_in_client, make_desk_app
+from .factories import file_case
 
 ANALYST_PASSWORD = "analyst long password"
 CANARY = "CANARY-report-Zq81"
@@ -35,7 +36,7 @@ SCRIPT = "<script>alert(1)</script>"
 # -- the pure aggregation and suppression (cases.statistics) -------------------------------------
 
 
-def _facts(country: str = "", acts: tuple[str, ...] = (), links: tuple[str, ...] = (), **kw) -> statistics.Facts:  # type: ignore[no-untyped-def]
+def _facts(country: str = "", acts: tuple[str, ...] = (), links: tuple[str, ...] = (), **kw) -> statistics.Facts:
     return statistics.Facts(
         month=kw.get("month", "2025-03"),
         publish=kw.get("publish", "anonymised"),
@@ -155,39 +156,40 @@ def test_k_below_three_is_refused_and_csv_cells_are_spreadsheet_safe() -> None:
 
 
 @pytest.fixture
-def app(settings, database, installed):  # type: ignore[no-untyped-def]
-    return desk_app(settings, database)
-
-
-@pytest.fixture
-def analyst(database, settings, installed) -> str:  # type: ignore[no-untyped-def]
+def analyst(database, settings, installed) -> str:
     with database.session() as session:
         installation.create_caseworker(session, "ana", ANALYST_PASSWORD, Role.ANALYST, settings.argon2)
     return "ana"
 
 
-def _file(database, answers: dict, received_on: dt.date | None = None, verification: str = "") -> str:  # type: ignore[no-untyped-def]
+def _file(database, answers: dict, received_on: dt.date | None = None, verification: str = "") -> str:
+    answers = {"what_happened": "x", **answers}
     with database.session() as session:
-        case = file_report(session, {"v": 1, "lang": "fr", "answers": {"what_happened": "x", **answers}})
-        if received_on:
-            case.received_on = received_on
+        filed = file_case(session, answers=answers, lang="fr", sealed_in=SealedIn.SERVER, received_on=received_on)
+        case = session.get_one(Case, filed.case_id)
         if verification:
             body = json.dumps({"v": 1, "verification": verification}).encode()
             case.triage_envelope = seal(current(session).public_key, Purpose.TRIAGE, body, context(case, "triage"))
         return case.id
 
 
-def _full_case(database, blobs, installed) -> str:  # type: ignore[no-untyped-def]
+def _full_case(database, blobs, installed) -> str:
     """A case with something in every part: report, triage, thread, timeline, note, files."""
     case_id = _file(
         database,
         {"what_happened": f"{CANARY} {SCRIPT}", "country": "Kenya", "act_types": ["threats"], "consent_act": "yes"},
     )
     with database.session() as session:
-        case = session.get(Case, case_id)
+        case = session.get_one(Case, case_id)
         key = current(session).public_key
-        triage = {"v": 1, "verification": "credible", "act_types": ["killing"], "country": "Kenya", "referrals": []}
-        triage["referrals"].append({"to": f"Rapporteur {SCRIPT}", "on": "2025-01-02", "outcome": "pending"})
+        referral = {"to": f"Rapporteur {SCRIPT}", "on": "2025-01-02", "outcome": "pending"}
+        triage = {
+            "v": 1,
+            "verification": "credible",
+            "act_types": ["killing"],
+            "country": "Kenya",
+            "referrals": [referral],
+        }
         case.triage_envelope = seal(key, Purpose.TRIAGE, json.dumps(triage).encode(), context(case, "triage"))
         team, mine = seal_follow_up(session, case, f"follow-up {CANARY}")
         message = add_follow_up(session, case, team, mine)
@@ -202,14 +204,14 @@ def _full_case(database, blobs, installed) -> str:  # type: ignore[no-untyped-de
     return case_id
 
 
-def _events(database, action: str) -> list[AuditEvent]:  # type: ignore[no-untyped-def]
+def _events(database, action: str) -> list[AuditEvent]:
     with database.session() as session:
         return list(session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
 
 
-def test_json_export_is_a_download_of_the_whole_decrypted_case(app, database, blobs, installed) -> None:  # type: ignore[no-untyped-def]
+def test_json_export_is_a_download_of_the_whole_decrypted_case(desk_app, database, blobs, installed) -> None:
     case_id = _full_case(database, blobs, installed)
-    response = logged_in_client(app, database).get(f"/cases/{case_id}/export.json")
+    response = logged_in_client(desk_app, database).get(f"/cases/{case_id}/export.json")
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("application/json")
     assert response.headers["Content-Disposition"] == f'attachment; filename="case-{case_id}.json"'
@@ -237,9 +239,9 @@ def test_json_export_is_a_download_of_the_whole_decrypted_case(app, database, bl
 _ANSWERS = {"country": "Kenya", "act_types": ["threats"], "consent_act": "yes"}
 
 
-def test_print_page_shows_everything_labelled_and_escaped(app, database, blobs, installed) -> None:  # type: ignore[no-untyped-def]
+def test_print_page_shows_everything_labelled_and_escaped(desk_app, database, blobs, installed) -> None:
     case_id = _full_case(database, blobs, installed)
-    response = logged_in_client(app, database).get(f"/cases/{case_id}/print")
+    response = logged_in_client(desk_app, database).get(f"/cases/{case_id}/print")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert "<script>alert" not in html and "<img src=x" not in html
@@ -256,45 +258,45 @@ def test_print_page_shows_everything_labelled_and_escaped(app, database, blobs, 
     assert event.detail == "print"
 
 
-def test_print_labels_in_the_caseworkers_language(app, database, blobs, installed) -> None:  # type: ignore[no-untyped-def]
+def test_print_labels_in_the_caseworkers_language(desk_app, database, blobs, installed) -> None:
     case_id = _file(database, {"act_types": ["threats"]})
     with database.session() as session:
         session.execute(update(Caseworker).where(Caseworker.username == "admin").values(language="fr"))
-    html = logged_in_client(app, database).get(f"/cases/{case_id}/print").get_data(as_text=True)
+    html = logged_in_client(desk_app, database).get(f"/cases/{case_id}/print").get_data(as_text=True)
     assert "Menaces ou intimidation" in html
     assert "Threats or intimidation" not in html
 
 
-def test_cases_that_do_not_open_are_named_not_crashed_on(app, database, blobs, installed) -> None:  # type: ignore[no-untyped-def]
+def test_cases_that_do_not_open_are_named_not_crashed_on(desk_app, database, blobs, installed) -> None:
     case_id = _file(database, {})
     stranger = KeyPair.generate().public
     with database.session() as session:
         case = session.get(Case, case_id)
         session.add(Note(case_id=case_id, created_on=case.received_on, envelope=seal(stranger, Purpose.NOTE, b"x")))
-    doc = json.loads(logged_in_client(app, database).get(f"/cases/{case_id}/export.json").data)
+    doc = json.loads(logged_in_client(desk_app, database).get(f"/cases/{case_id}/export.json").data)
     assert doc["notes"][0]["text"] is None
     assert doc["unreadable"] == [f"note {_note_id(database)}"]
 
 
-def _note_id(database) -> int:  # type: ignore[no-untyped-def]
+def _note_id(database) -> int:
     with database.session() as session:
         return session.scalar(select(Note.id))
 
 
-def test_case_exports_are_for_staff_only(app, database, analyst) -> None:  # type: ignore[no-untyped-def]
+def test_case_exports_are_for_staff_only(desk_app, database, analyst) -> None:
     case_id = _file(database, {"country": CANARY})
-    client = logged_in_client(app, database, analyst, ANALYST_PASSWORD)
+    client = logged_in_client(desk_app, database, analyst, ANALYST_PASSWORD)
     for path in (f"/cases/{case_id}/export.json", f"/cases/{case_id}/print"):
         response = client.get(path)
         assert response.status_code == 403
         assert CANARY.encode() not in response.data
     assert len(_events(database, "access.denied")) == 2
     assert _events(database, "case.export") == []
-    assert logged_in_client(app, database).get("/cases/nosuchcase/export.json").status_code == 404
-    assert app.test_client().get(f"/cases/{case_id}/print").status_code == 302  # to the login page
+    assert logged_in_client(desk_app, database).get("/cases/nosuchcase/export.json").status_code == 404
+    assert desk_app.test_client().get(f"/cases/{case_id}/print").status_code == 302  # to the login page
 
 
-def _statistics_cases(database) -> None:  # type: ignore[no-untyped-def]
+def _statistics_cases(database) -> None:
     march, april = dt.date(2025, 3, 14), dt.date(2025, 4, 2)
     for n in range(6):
         verification = "confirmed" if n % 2 else "credible"
@@ -315,13 +317,13 @@ def _statistics_cases(database) -> None:  # type: ignore[no-untyped-def]
         case.triage_envelope = seal(current(session).public_key, Purpose.TRIAGE, body, context(case, "triage"))
 
 
-def _csv(response) -> list[list[str]]:  # type: ignore[no-untyped-def]
+def _csv(response) -> list[list[str]]:
     return list(csv.reader(io.StringIO(response.get_data(as_text=True))))
 
 
-def test_statistics_count_consenting_cases_suppress_small_counts_and_serve_a_csv(app, database, analyst) -> None:  # type: ignore[no-untyped-def]
+def test_statistics_count_consenting_cases_suppress_small_counts_and_serve_a_csv(desk_app, database, analyst) -> None:
     _statistics_cases(database)
-    client = logged_in_client(app, database)
+    client = logged_in_client(desk_app, database)
     page = client.get("/statistics")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
@@ -348,12 +350,12 @@ def test_statistics_count_consenting_cases_suppress_small_counts_and_serve_a_csv
         assert audit.verify(session) is None
 
 
-def test_analysts_read_the_stored_aggregate_which_holds_only_suppressed_counts(app, database, analyst) -> None:  # type: ignore[no-untyped-def]
+def test_analysts_read_the_stored_aggregate_which_holds_only_suppressed_counts(desk_app, database, analyst) -> None:
     _statistics_cases(database)
-    reader = logged_in_client(app, database, analyst, ANALYST_PASSWORD)
+    reader = logged_in_client(desk_app, database, analyst, ANALYST_PASSWORD)
     assert "No figures yet" in reader.get("/statistics").get_data(as_text=True)
     assert reader.get("/statistics.csv").status_code == 404
-    staff_rows = _csv(logged_in_client(app, database).get("/statistics.csv"))
+    staff_rows = _csv(logged_in_client(desk_app, database).get("/statistics.csv"))
     assert _csv(reader.get("/statistics.csv")) == staff_rows
     html = reader.get("/statistics").get_data(as_text=True)
     assert "Last computed by a caseworker" in html
@@ -362,17 +364,19 @@ def test_analysts_read_the_stored_aggregate_which_holds_only_suppressed_counts(a
     for secret in (RARE_COUNTRY, "Forbiddenland", "Unsaid", "surveillance", CANARY):
         assert secret not in stored
     with database.session() as session:
-        assert statistics_snapshot.load(session)["tables"]["country"] == [["Kenya", "5+"], ["(other)", "<5"]]
+        snapshot = statistics_snapshot.load(session)
+        assert snapshot is not None and snapshot["tables"]["country"] == [["Kenya", "5+"], ["(other)", "<5"]]
     assert [e.detail for e in _events(database, "statistics.export")][-1] == "page (stored)"
 
 
-def test_a_large_aggregate_is_stored_whole_and_replaced(database) -> None:  # type: ignore[no-untyped-def]
+def test_a_large_aggregate_is_stored_whole_and_replaced(database) -> None:
     cases = [_facts(f"Country number {n:03d}") for n in range(60) for _ in range(5)]
     aggregate = statistics.publish(cases, 5, dt.date(2025, 5, 1))
     assert statistics_snapshot.save(database, aggregate)
     assert statistics_snapshot.save(database, {**aggregate, "tables": {**aggregate["tables"], "country": []}})
     with database.session() as session:
-        assert statistics_snapshot.load(session)["tables"]["country"] == []
+        snapshot = statistics_snapshot.load(session)
+        assert snapshot is not None and snapshot["tables"]["country"] == []
     assert statistics_snapshot.save(database, aggregate)
     with database.session() as session:
         (row,) = session.scalars(select(PublicStatistics)).all()
@@ -383,7 +387,7 @@ def test_a_large_aggregate_is_stored_whole_and_replaced(database) -> None:  # ty
         assert statistics_snapshot.load(session) is None  # not what a desk stores: recomputed
 
 
-def test_staff_missing_a_key_see_partial_figures_that_are_not_stored(app, database, installed, settings) -> None:  # type: ignore[no-untyped-def]
+def test_staff_missing_a_key_see_partial_figures_that_are_not_stored(desk_app, database, installed, settings) -> None:
     _statistics_cases(database)
     with database.session() as session:
         bea = installation.create_caseworker(session, "bea", "bea long password!", Role.CASEWORKER, settings.argon2)
@@ -399,13 +403,13 @@ def test_staff_missing_a_key_see_partial_figures_that_are_not_stored(app, databa
             },
         )
     _file(database, {"country": "Kenya", "consent_publish": "named"})
-    html = logged_in_client(app, database, "bea", "bea long password!").get("/statistics").get_data(as_text=True)
+    html = logged_in_client(desk_app, database, "bea", "bea long password!").get("/statistics").get_data(as_text=True)
     assert "1 case(s) could not be opened" in html
     with database.session() as session:
         assert statistics_snapshot.load(session) is None
 
 
-def test_statistics_agree_with_and_without_the_inbox_index(app, database, installed, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_statistics_agree_with_and_without_the_inbox_index(desk_app, database, installed, monkeypatch) -> None:
     _statistics_cases(database)
     opened: list[int] = []
     monkeypatch.setattr(statistics_facts, "direct_facts", _spy(statistics_facts.direct_facts, opened))
@@ -424,24 +428,24 @@ def test_statistics_agree_with_and_without_the_inbox_index(app, database, instal
     assert with_index == direct and len(direct) == 20
 
 
-def _spy(function, calls: list):  # type: ignore[no-untyped-def]
-    def wrapper(session, keys, cases):  # type: ignore[no-untyped-def]
+def _spy(function, calls: list):
+    def wrapper(session, keys, cases):
         calls.append(len(cases))
         return function(session, keys, cases)
 
     return wrapper
 
 
-def test_the_minimum_count_comes_from_the_settings(settings, database, installed) -> None:  # type: ignore[no-untyped-def]
+def test_the_minimum_count_comes_from_the_settings(settings, database, installed) -> None:
     _statistics_cases(database)
-    app = desk_app(dataclasses.replace(settings, stats_min_count=8), database)
-    rows = _csv(logged_in_client(app, database).get("/statistics.csv"))
+    desk_app = make_desk_app(dataclasses.replace(settings, stats_min_count=8), database)
+    rows = _csv(logged_in_client(desk_app, database).get("/statistics.csv"))
     assert ["act_type", "threats", "<8"] in rows
     with pytest.raises(ConfigError, match="RRI_STATS_MIN_COUNT"):
         Settings.from_env({"RRI_STATS_MIN_COUNT": "2"})
 
 
-def test_print_page_reads_consent_as_strictly_as_the_desk(settings, database, installed) -> None:  # type: ignore[no-untyped-def]
+def test_print_page_reads_consent_as_strictly_as_the_desk(settings, database, installed) -> None:
     """A hostile 'named' given to 'may we act' is not consent to act, on paper or on screen."""
     from cases import reading
 

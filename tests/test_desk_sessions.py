@@ -13,21 +13,20 @@ import pytest
 from flask import Flask
 from sqlalchemy import delete, select
 
-import caseworker
 from cases import staff_sessions
-from cases.config import Settings
 from cases.db import Database
 from cases.keyring import Keyring
-from cases.models import StaffSession
+from cases.models import SealedIn, StaffSession
 from caseworker import session as staff_session
 
-from .conftest import Installed
-from .desk_helpers import csrf_of, file_report, logged_in_client
+from .desk_helpers import csrf_of, logged_in_client
+from .factories import file_case
 
 
 @pytest.fixture
-def app(settings: Settings, database: Database, installed: Installed) -> Flask:
-    return caseworker.create_app(settings, database)  # not testing: errors become real 500s
+def desk_app(desk_app: Flask) -> Flask:
+    desk_app.testing = False  # errors become real 500s
+    return desk_app
 
 
 def _sid(database: Database) -> str:
@@ -35,13 +34,13 @@ def _sid(database: Database) -> str:
         return session.scalars(select(StaffSession.id)).one()
 
 
-def test_keys_of_abandoned_sessions_are_swept_from_memory(app: Flask, database: Database) -> None:
-    vault = app.extensions["rri.desk"].vault
-    logged_in_client(app, database)
+def test_keys_of_abandoned_sessions_are_swept_from_memory(desk_app: Flask, database: Database) -> None:
+    vault = desk_app.extensions["rri.desk"].vault
+    logged_in_client(desk_app, database)
     sid = _sid(database)
     ring = vault.get(sid)
     assert ring is not None and ring.intake
-    stop = staff_session.start_sweeper(app, every=0.05)
+    stop = staff_session.start_sweeper(desk_app, every=0.05)
     try:
         time.sleep(0.2)
         assert vault.get(sid) is ring, "a live session keeps its keys"
@@ -64,9 +63,9 @@ def _row_left(database: Database, sid: str) -> bool:
         return session.get(StaffSession, sid) is not None
 
 
-def test_the_absolute_timeout_sweeps_a_busy_session_too(app: Flask, database: Database) -> None:
-    vault = app.extensions["rri.desk"].vault
-    logged_in_client(app, database)
+def test_the_absolute_timeout_sweeps_a_busy_session_too(desk_app: Flask, database: Database) -> None:
+    vault = desk_app.extensions["rri.desk"].vault
+    logged_in_client(desk_app, database)
     sid = _sid(database)
     later = dt.datetime.now(dt.UTC) + staff_sessions.ABSOLUTE + dt.timedelta(seconds=1)
     vault._rings[sid].seen = later  # in use a moment ago, but open for too long
@@ -78,11 +77,11 @@ def test_the_absolute_timeout_sweeps_a_busy_session_too(app: Flask, database: Da
     reason="SQLite runs one transaction at a time (BEGIN IMMEDIATE): a logout cannot land inside a request",
 )
 def test_a_session_ending_under_a_request_counts_as_logged_out(
-    app: Flask, database: Database, monkeypatch: pytest.MonkeyPatch
+    desk_app: Flask, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    client = logged_in_client(app, database)
+    client = logged_in_client(desk_app, database)
     assert client.get("/account").status_code == 200
-    vault = app.extensions["rri.desk"].vault
+    vault = desk_app.extensions["rri.desk"].vault
 
     def ended_meanwhile(real: Callable[[str], Keyring | None]) -> Callable[[str], Keyring | None]:
         def wrapper(sid: str) -> Keyring | None:
@@ -112,10 +111,10 @@ MALFORMED = [
 ]
 
 
-def test_malformed_csrf_values_get_400(app: Flask, database: Database) -> None:
-    client = logged_in_client(app, database)
-    good = csrf_of(client, app, "/account")
-    other = csrf_of(logged_in_client(app, database), app, "/account")
+def test_malformed_csrf_values_get_400(desk_app: Flask, database: Database) -> None:
+    client = logged_in_client(desk_app, database)
+    good = csrf_of(client, desk_app, "/account")
+    other = csrf_of(logged_in_client(desk_app, database), desk_app, "/account")
     for value in [*MALFORMED, other]:
         response = client.post("/account/preferences", data={"csrf": value, "language": "en"})
         assert response.status_code == 400, repr(value[:20])
@@ -146,8 +145,8 @@ HOSTILE_FIELDS = [
 ]
 
 
-def test_hostile_login_fields_never_give_a_server_error(app: Flask) -> None:
-    client = app.test_client()
+def test_hostile_login_fields_never_give_a_server_error(desk_app: Flask) -> None:
+    client = desk_app.test_client()
     for fields in HOSTILE_FIELDS:
         response = client.post("/login", data=fields)
         assert response.status_code == 401, {k: v[:12] for k, v in fields.items()}
@@ -160,19 +159,19 @@ def test_hostile_login_fields_never_give_a_server_error(app: Flask) -> None:
     assert enrol.status_code == 400
 
 
-def test_health_says_nothing_about_the_cases(app: Flask, database: Database) -> None:
+def test_health_says_nothing_about_the_cases(desk_app: Flask, database: Database) -> None:
     with database.session() as session:
-        file_report(session, {"v": 1, "lang": "en", "answers": {}})
-    body = app.test_client().get("/health").get_json()
+        file_case(session, answers={}, sealed_in=SealedIn.SERVER)
+    body = desk_app.test_client().get("/health").get_json()
     assert body == {"status": "ok", "app": "caseworker"}
 
 
 @pytest.mark.parametrize("path", ["/account/password", "/account/preferences", "/login"])
-def test_a_json_body_to_a_desk_form_is_never_parsed(app: Flask, database: Database, path: str) -> None:
+def test_a_json_body_to_a_desk_form_is_never_parsed(desk_app: Flask, database: Database, path: str) -> None:
     """Flask-WTF reads a JSON body as form data, unbounded: nesting deep enough is a RecursionError
     and a list an unpacking error. The desk's forms read the posted form only (found by fuzzing)."""
-    client = logged_in_client(app, database)
-    token = csrf_of(client, app, "/account")
+    client = logged_in_client(desk_app, database)
+    token = csrf_of(client, desk_app, "/account")
     for body in (b"[" * 100_000 + b"]" * 100_000, b"[1, 2]", b'{"a": [[1]]}'):
         response = client.post(path, data=body, content_type="application/json", headers={"X-CSRFToken": token})
         assert response.status_code < 500, (path, body[:10])

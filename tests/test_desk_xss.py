@@ -13,10 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from flask import Flask
 
+from cases.db import Database
 from caseworker import session as staff_session
 
-from .desk_helpers import desk_app, session_cookie
+from .desk_helpers import session_cookie
 from .live import open_page, serve
 from .reporter_helpers import only_case
 
@@ -58,15 +60,14 @@ class Desk:
 
 
 @pytest.fixture
-def desk(settings, database, installed) -> Iterator[Desk]:  # type: ignore[no-untyped-def]
+def desk(desk_app: Flask, database: Database) -> Iterator[Desk]:
     """The caseworker app on a loopback port, and an admin session cookie for it."""
-    app = desk_app(settings, database)
-    cookie = session_cookie(app, database, host="127.0.0.1")  # the name it is served on below
-    with serve(app) as url:
+    cookie = session_cookie(desk_app, database, host="127.0.0.1")  # the name it is served on below
+    with serve(desk_app) as url:
         yield Desk(url, cookie)
 
 
-def report_with_payloads(browser, live) -> None:  # type: ignore[no-untyped-def]
+def report_with_payloads(browser, live) -> None:
     """File through the real form (JS on), then send a follow-up through the real status page."""
     page = open_page(browser, live, js=True)
     page.goto(live.url + "/en/")
@@ -95,21 +96,21 @@ def report_with_payloads(browser, live) -> None:  # type: ignore[no-untyped-def]
     page.context.close()
 
 
-def desk_page(browser, desk: Desk):  # type: ignore[no-untyped-def]
+def desk_page(browser, desk: Desk):
     context = browser.new_context(java_script_enabled=True, accept_downloads=True)
     context.add_cookies([{"name": staff_session.COOKIE, "value": desk.cookie, "url": desk.url}])
     page = context.new_page()
-    page.dialogs = []  # type: ignore[attr-defined]
+    page.dialogs = []
 
-    def on_dialog(dialog) -> None:  # type: ignore[no-untyped-def]
-        page.dialogs.append(dialog.message)  # type: ignore[attr-defined]
+    def on_dialog(dialog) -> None:
+        page.dialogs.append(dialog.message)
         dialog.dismiss()
 
     page.on("dialog", on_dialog)
     return page
 
 
-def assert_inert(page, desk: Desk) -> None:  # type: ignore[no-untyped-def]
+def assert_inert(page, desk: Desk) -> None:
     assert page.evaluate("typeof window.__xss") == "undefined", "a payload ran"
     assert page.dialogs == [], "a payload opened a dialog"
     found = page.eval_on_selector_all(INJECTED, "els => els.map(e => e.outerHTML.slice(0, 120))")
@@ -118,7 +119,7 @@ def assert_inert(page, desk: Desk) -> None:  # type: ignore[no-untyped-def]
     assert all(src.startswith(desk.url + "/static/") for src in scripts), scripts
 
 
-def test_reporter_payloads_stay_text_on_the_desk(browser, live, desk) -> None:  # type: ignore[no-untyped-def]
+def test_reporter_payloads_stay_text_on_the_desk(browser, live, desk) -> None:
     report_with_payloads(browser, live)
     case = only_case(live.database)
     page = desk_page(browser, desk)
@@ -169,7 +170,7 @@ def test_reporter_payloads_stay_text_on_the_desk(browser, live, desk) -> None:  
     assert_inert(page, desk)
 
 
-def test_reporter_payloads_stay_text_in_the_inbox(browser, live, desk) -> None:  # type: ignore[no-untyped-def]
+def test_reporter_payloads_stay_text_in_the_inbox(browser, live, desk) -> None:
     report_with_payloads(browser, live)
     page = desk_page(browser, desk)
     response = page.goto(desk.url + "/")

@@ -84,7 +84,7 @@ def test_overhead_is_exactly_94_bytes(size: int) -> None:
 def test_header_layout() -> None:
     envelope = seal(BOB.public, Purpose.TRIAGE, b"x")
     assert envelope[:4] == MAGIC == b"RRE\x01"
-    assert envelope[4] == Purpose.TRIAGE == 7
+    assert envelope[4] == Purpose.TRIAGE == 7  # type: ignore[comparison-overlap]  # an IntEnum equals its number
     assert envelope[5:13] == BOB.id == key_id(BOB.public)
     assert HEADER_LEN == 13
     assert envelope[13] == 0x04  # uncompressed ephemeral point

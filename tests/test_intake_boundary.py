@@ -50,18 +50,12 @@ POST_ROUTES = [
 
 
 @pytest.fixture
-def app(settings: Settings, database: Database, installed: Installed, monkeypatch: pytest.MonkeyPatch) -> Flask:
-    monkeypatch.setattr(pow_module, "MIN_FORM_SECONDS", 0)
-    return intake.create_app(dataclasses.replace(settings, pow_bits=2), database)
+def intake_settings(settings: Settings, forms_without_wait: None) -> Settings:
+    return dataclasses.replace(settings, pow_bits=2)
 
 
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
-def _page(client: FlaskClient, path: str = "/en/") -> dict[str, str]:
-    html = client.get(path).get_data(as_text=True)
+def _page(intake_client: FlaskClient, path: str = "/en/") -> dict[str, str]:
+    html = intake_client.get(path).get_data(as_text=True)
     found = dict(re.findall(r'name="(csrf|nonce|challenge)" value="([^"]*)"', html))
     js_challenge = re.search(r'data-challenge="([^"]*)"', html)
     assert js_challenge is not None
@@ -70,9 +64,9 @@ def _page(client: FlaskClient, path: str = "/en/") -> dict[str, str]:
 
 
 def _report_body(
-    client: FlaskClient, database: Database, **changes: object
+    intake_client: FlaskClient, database: Database, **changes: object
 ) -> tuple[dict[str, object], dict[str, str]]:
-    page = PageFields.of(client.get("/en/").get_data(as_text=True))
+    page = PageFields.of(intake_client.get("/en/").get_data(as_text=True))
     with database.session() as session:
         public = current(session).public_key
     body, headers = report_request(page, public, report=b'{"v":1,"answers":{}}', urgent=True)
@@ -81,7 +75,7 @@ def _report_body(
 
 def _cases(database: Database) -> int:
     with database.session() as session:
-        return session.scalar(select(func.count()).select_from(Case))
+        return session.scalars(select(func.count()).select_from(Case)).one()
 
 
 def _assert_plain_refusal(response: TestResponse, status: int = 400) -> None:
@@ -94,12 +88,14 @@ def _assert_plain_refusal(response: TestResponse, status: int = 400) -> None:
 # --- item 13, one cause at a time -------------------------------------------------------------
 
 
-def test_a_non_ascii_csrf_value_is_a_plain_refusal(client: FlaskClient, database: Database) -> None:
-    page = _page(client)
-    form = client.post("/en/report", data={"csrf": "é" * 20, "what_happened": "x", "challenge": page["challenge"]})
+def test_a_non_ascii_csrf_value_is_a_plain_refusal(intake_client: FlaskClient, database: Database) -> None:
+    page = _page(intake_client)
+    form = intake_client.post(
+        "/en/report", data={"csrf": "é" * 20, "what_happened": "x", "challenge": page["challenge"]}
+    )
     _assert_plain_refusal(form)
-    body, _headers = _report_body(client, database)
-    _assert_plain_refusal(client.post("/en/api/report", json=body, headers={"X-CSRFToken": "ü\u2603"}))
+    body, _headers = _report_body(intake_client, database)
+    _assert_plain_refusal(intake_client.post("/en/api/report", json=body, headers={"X-CSRFToken": "ü\u2603"}))
     assert _cases(database) == 0
 
 
@@ -123,16 +119,16 @@ def test_a_non_ascii_csrf_value_is_a_plain_refusal(client: FlaskClient, database
     ],
 )
 def test_members_of_the_wrong_type_or_range_are_refused(
-    client: FlaskClient, database: Database, changes: dict[str, object]
+    intake_client: FlaskClient, database: Database, changes: dict[str, object]
 ) -> None:
-    body, headers = _report_body(client, database, **changes)
-    _assert_plain_refusal(client.post("/en/api/report", json=body, headers=headers))
+    body, headers = _report_body(intake_client, database, **changes)
+    _assert_plain_refusal(intake_client.post("/en/api/report", json=body, headers=headers))
     assert _cases(database) == 0
 
 
-def test_a_boolean_urgent_is_filed_as_sent(client: FlaskClient, database: Database) -> None:
-    body, headers = _report_body(client, database, urgent=True)
-    assert client.post("/en/api/report", json=body, headers=headers).status_code == 200
+def test_a_boolean_urgent_is_filed_as_sent(intake_client: FlaskClient, database: Database) -> None:
+    body, headers = _report_body(intake_client, database, urgent=True)
+    assert intake_client.post("/en/api/report", json=body, headers=headers).status_code == 200
     with database.session() as session:
         assert session.scalars(select(Case.urgent)).all() == [True]
 
@@ -150,18 +146,20 @@ def test_a_boolean_urgent_is_filed_as_sent(client: FlaskClient, database: Databa
     ],
 )
 @pytest.mark.parametrize("route", ["/en/api/report", "/en/api/message"])
-def test_hostile_json_structure_is_refused(client: FlaskClient, database: Database, raw: bytes, route: str) -> None:
-    _body, headers = _report_body(client, database)
-    response = client.post(route, data=raw, headers={**headers, "Content-Type": "application/json"})
+def test_hostile_json_structure_is_refused(
+    intake_client: FlaskClient, database: Database, raw: bytes, route: str
+) -> None:
+    _body, headers = _report_body(intake_client, database)
+    response = intake_client.post(route, data=raw, headers={**headers, "Content-Type": "application/json"})
     _assert_plain_refusal(response)
 
 
-def test_unicode_digits_are_not_a_solution(client: FlaskClient, database: Database) -> None:
-    body, headers = _report_body(client, database, solution="²")
-    _assert_plain_refusal(client.post("/en/api/report", json=body, headers=headers))
-    page = _page(client, "/en/status")
+def test_unicode_digits_are_not_a_solution(intake_client: FlaskClient, database: Database) -> None:
+    body, headers = _report_body(intake_client, database, solution="²")
+    _assert_plain_refusal(intake_client.post("/en/api/report", json=body, headers=headers))
+    page = _page(intake_client, "/en/status")
     form = {"csrf": page["csrf"], "challenge": page["js_challenge"], "solution": "١²٣", "token": "1234"}
-    _assert_plain_refusal(client.post("/en/status", data=form))
+    _assert_plain_refusal(intake_client.post("/en/status", data=form))
 
 
 @pytest.mark.parametrize(
@@ -178,9 +176,9 @@ def test_control_characters_in_the_address_are_refused_by_both_apps(
             assert b"not allowed" in response.data
 
 
-def test_nul_bytes_in_form_fields_are_a_plain_answer(client: FlaskClient) -> None:
-    page = _page(client, "/en/status")
-    response = client.post(
+def test_nul_bytes_in_form_fields_are_a_plain_answer(intake_client: FlaskClient) -> None:
+    page = _page(intake_client, "/en/status")
+    response = intake_client.post(
         "/en/status", data={"csrf": page["csrf"], "challenge": page["challenge"], "token": "12\x0034" * 4}
     )
     assert response.status_code in (400, 404)
@@ -223,11 +221,11 @@ def _encode(document: object) -> bytes:
 @_hypothesis
 @given(document=_bodies, route=st.sampled_from(POST_ROUTES), with_csrf=st.booleans())
 def test_hostile_json_never_gets_a_server_error(
-    client: FlaskClient, document: object, route: str, with_csrf: bool
+    intake_client: FlaskClient, document: object, route: str, with_csrf: bool
 ) -> None:
-    page = _page(client)
+    page = _page(intake_client)
     headers = {"Content-Type": "application/json", **({"X-CSRFToken": page["csrf"]} if with_csrf else {})}
-    response = client.post(route, data=_encode(document), headers=headers)
+    response = intake_client.post(route, data=_encode(document), headers=headers)
     assert response.status_code < 500, response.get_data(as_text=True)[:500]
     assert response.status_code in (400, 403, 404, 413)
     text = response.get_json()["error"] if response.is_json else response.get_data(as_text=True)
@@ -237,15 +235,15 @@ def test_hostile_json_never_gets_a_server_error(
 @_hypothesis
 @given(fields=_form, route=st.sampled_from(POST_ROUTES), with_csrf=st.booleans())
 def test_hostile_form_fields_never_get_a_server_error(
-    client: FlaskClient, fields: dict[str, Any], route: str, with_csrf: bool
+    intake_client: FlaskClient, fields: dict[str, Any], route: str, with_csrf: bool
 ) -> None:
-    page = _page(client)
+    page = _page(intake_client)
     data = {**fields, **({"csrf": page["csrf"]} if with_csrf else {})}
     data = {
         k: [v.encode("utf-8", "surrogatepass") for v in vs] if isinstance(vs, list) else vs for k, vs in data.items()
     }
     data = {k: v.encode("utf-8", "surrogatepass") if isinstance(v, str) else v for k, v in data.items()}
-    response = client.post(route, data=data)
+    response = intake_client.post(route, data=data)
     assert response.status_code < 500, response.get_data(as_text=True)[:500]
     text = response.get_json()["error"] if response.is_json else response.get_data(as_text=True)
     assert text.strip() and "Traceback" not in text
@@ -254,17 +252,17 @@ def test_hostile_form_fields_never_get_a_server_error(
 # --- proof-of-work (item 7) ------------------------------------------------------------------
 
 
-def test_json_routes_need_a_solved_js_challenge(client: FlaskClient, database: Database) -> None:
-    page = _page(client)
-    body, headers = _report_body(client, database)
+def test_json_routes_need_a_solved_js_challenge(intake_client: FlaskClient, database: Database) -> None:
+    page = _page(intake_client)
+    body, headers = _report_body(intake_client, database)
     without = {k: v for k, v in body.items() if k != "solution"}
-    _assert_plain_refusal(client.post("/en/api/report", json=without, headers=headers))
+    _assert_plain_refusal(intake_client.post("/en/api/report", json=without, headers=headers))
     # The form's challenge (paid by waiting) is no way round the work, solved or not.
     for solution in (None, _solve(page["challenge"])):
         cheap = {**body, "challenge": page["challenge"], "solution": solution}
-        _assert_plain_refusal(client.post("/en/api/report", json=cheap, headers=headers))
+        _assert_plain_refusal(intake_client.post("/en/api/report", json=cheap, headers=headers))
     assert _cases(database) == 0
-    assert client.post("/en/api/report", json=body, headers=headers).status_code == 200
+    assert intake_client.post("/en/api/report", json=body, headers=headers).status_code == 200
 
 
 def test_a_no_js_post_faster_than_the_minimum_age_is_refused(
@@ -320,12 +318,13 @@ def test_expired_spent_challenges_are_purged(database: Database) -> None:
 # --- body limits (item 10) -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("method", "path"),
     [("POST", "/en/status"), ("POST", "/en/api/report"), ("POST", "/en/api/message"), ("PUT", "/api/upload/x/0")],
 )
-def test_an_oversized_body_is_refused_before_it_is_read(app: Flask, method: str, path: str) -> None:
-    with serve(app) as url:
+def test_an_oversized_body_is_refused_before_it_is_read(intake_app: Flask, method: str, path: str) -> None:
+    with serve(intake_app) as url:
         port = int(url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
             started = time.monotonic()
@@ -342,7 +341,7 @@ def test_an_oversized_body_is_refused_before_it_is_read(app: Flask, method: str,
 
 
 def test_no_js_files_are_sealed_as_they_arrive_and_open_intact(
-    app: Flask, client: FlaskClient, database: Database, installed: Installed
+    intake_app: Flask, intake_client: FlaskClient, database: Database, installed: Installed
 ) -> None:
     from cases.sealing import Budget, SealingFile
 
@@ -352,40 +351,40 @@ def test_no_js_files_are_sealed_as_they_arrive_and_open_intact(
     for _ in range(40):
         stream.write(b"x" * 10_000)
         assert stream.plaintext_held <= 64 * 1024  # never more than one chunk of plaintext
-    page = _page(client)
+    page = _page(intake_client)
     files = [(io.BytesIO(document(150_000)), "statement.txt"), (io.BytesIO(png_with_metadata()), "photo.png")]
-    response = client.post(
+    response = intake_client.post(
         "/en/report",
         data={**page, "what_happened": "They came at night.", "files": files},
         content_type="multipart/form-data",
     )
     assert response.status_code == 200, response.get_data(as_text=True)[:500]
     with database.session() as session:
-        case_id = session.scalar(select(Case.id))
-    _report, opened = read_case(database, installed.admin_password, case_id, context.intake(app).blobs)
+        case_id = session.scalars(select(Case.id)).one()
+    _report, opened = read_case(database, installed.admin_password, case_id, context.intake(intake_app).blobs)
     assert dict(opened)["statement.txt"] == document(150_000)
     assert PHOTO_CANARY.encode() not in dict(opened)["photo.png"]
 
 
 def test_no_js_uploads_beyond_the_sealing_bound_get_a_retry_page_with_the_answers(
-    app: Flask, client: FlaskClient, database: Database
+    intake_app: Flask, intake_client: FlaskClient, database: Database
 ) -> None:
-    slots = context.intake(app).sealing
-    page = _page(client)
+    slots = context.intake(intake_app).sealing
+    page = _page(intake_client)
     while slots.acquire(blocking=False):  # every sealing slot is busy
         pass
     data = {**page, "what_happened": "They came at night.", "files": (io.BytesIO(b"evidence"), "a.txt")}
-    response = client.post("/en/report", data=data, content_type="multipart/form-data")
+    response = intake_client.post("/en/report", data=data, content_type="multipart/form-data")
     assert response.status_code == 503 and response.headers["Retry-After"].isdigit()
     html = response.get_data(as_text=True)
     assert "very busy" in html and "They came at night." in html
     assert _cases(database) == 0
 
 
-def test_a_choice_not_offered_is_explained_on_the_no_js_form(client: FlaskClient, database: Database) -> None:
-    page = _page(client)
+def test_a_choice_not_offered_is_explained_on_the_no_js_form(intake_client: FlaskClient, database: Database) -> None:
+    page = _page(intake_client)
     data = {**page, "what_happened": "They came at night.", "danger": "maybe", "act_types": ["threats", "x\x00"]}
-    response = client.post("/en/report", data=data)
+    response = intake_client.post("/en/report", data=data)
     _assert_plain_refusal(response)
     html = response.get_data(as_text=True)
     assert "Please choose one of the answers shown." in html and "They came at night." in html

@@ -39,7 +39,7 @@ pytestmark = pytest.mark.skipif("postgres" not in os.environ.get("RRI_TEST_DB", 
 GRANTS = Path(__file__).resolve().parents[1] / "deploy" / "postgres-intake-role.sql"
 ALL = "*"
 # table -> columns the role may SELECT (ALL or a set); absent tables: nothing at all.
-READABLE: dict[str, object] = {
+READABLE: dict[str, set[str] | str] = {
     "intake_keys": ALL,
     "settings": ALL,
     "cases": {c.name for c in Case.__table__.columns} - {"token_lookup"},
@@ -98,10 +98,11 @@ def test_the_role_can_do_exactly_what_the_matrix_says(
 ) -> None:
     role, _engine = restricted
     with database.engine.connect() as conn:
-        tables = conn.execute(
-            text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s"), {"s": schema}
-        ).scalars()
-        tables = sorted(tables)
+        tables = sorted(
+            conn.execute(
+                text("SELECT table_name FROM information_schema.tables WHERE table_schema = :s"), {"s": schema}
+            ).scalars()
+        )
         assert set(Base.metadata.tables) <= set(tables)
         assert set(tables) >= DESK_ONLY and not DESK_ONLY & (set(READABLE) | set(WRITABLE))
         differences = []
@@ -251,6 +252,7 @@ def test_a_repeated_submission_key_cannot_change_the_first_case(database: Databa
     case_id, engine = filed.case_id, filed.engine
     with database.session() as session:
         key = session.get_one(Case, case_id).submission_key
+    assert key is not None
     with Database(engine).session() as session:
         found, created = intake_writes.file_case(
             session,

@@ -9,8 +9,8 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-import intake
 from cases import proof_of_work as pow_module
+from cases.config import Settings
 from cases.limits import Busy, Slots
 from cases.models import Case
 from cases.proof_of_work import PowError, ProofOfWork, leading_zero_bits
@@ -21,25 +21,19 @@ from .reporter_helpers import b64, solve
 
 
 @pytest.fixture
-def app(settings, database, installed, monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(pow_module, "MIN_FORM_SECONDS", 0)
-    return intake.create_app(dataclasses.replace(settings, pow_bits=4, max_file_bytes=1000, max_files=2), database)
+def intake_settings(settings: Settings, forms_without_wait: None) -> Settings:
+    return dataclasses.replace(settings, pow_bits=4, max_file_bytes=1000, max_files=2)
 
 
-@pytest.fixture
-def client(app):  # type: ignore[no-untyped-def]
-    return app.test_client()
-
-
-def _form_fields(client, path: str = "/en/") -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _form_fields(intake_client, path: str = "/en/") -> dict[str, str]:
     """The hidden fields of a page's first form (a no-JS post pays with the form's age)."""
-    html = client.get(path).get_data(as_text=True)
+    html = intake_client.get(path).get_data(as_text=True)
     return {name: value for name, value in re.findall(r'name="(csrf|nonce|challenge)" value="([^"]*)"', html)}
 
 
-def _json_fields(client, path: str = "/en/") -> tuple[dict[str, str], dict[str, str]]:  # type: ignore[no-untyped-def]
+def _json_fields(intake_client, path: str = "/en/") -> tuple[dict[str, str], dict[str, str]]:
     """(body fields, headers) for a JSON post as app.js makes it: the JS challenge, solved."""
-    html = client.get(path).get_data(as_text=True)
+    html = intake_client.get(path).get_data(as_text=True)
     fields = dict(re.findall(r'name="(csrf|nonce)" value="([^"]*)"', html))
     challenge = re.search(r'data-challenge="([^"]*)"', html).group(1)
     body = {"challenge": challenge, "solution": solve(challenge)}
@@ -48,20 +42,20 @@ def _json_fields(client, path: str = "/en/") -> tuple[dict[str, str], dict[str, 
     return body, {"X-CSRFToken": fields["csrf"]}
 
 
-def _count(database) -> int:  # type: ignore[no-untyped-def]
+def _count(database) -> int:
     with database.session() as session:
         return session.scalar(select(func.count()).select_from(Case))
 
 
-def test_every_question_is_on_the_form(client) -> None:  # type: ignore[no-untyped-def]
-    html = client.get("/en/").get_data(as_text=True)
+def test_every_question_is_on_the_form(intake_client) -> None:
+    html = intake_client.get("/en/").get_data(as_text=True)
     for name in QUESTIONS:
         assert f'name="{name}"' in html
 
 
-def test_missing_account_is_explained_and_nothing_is_lost(client, database) -> None:  # type: ignore[no-untyped-def]
-    fields = _form_fields(client)
-    response = client.post(
+def test_missing_account_is_explained_and_nothing_is_lost(intake_client, database) -> None:
+    fields = _form_fields(intake_client)
+    response = intake_client.post(
         "/en/report", data={**fields, "country": "Atlantis <b>", "act_types": ["threats", "surveillance"]}
     )
     html = response.get_data(as_text=True)
@@ -73,63 +67,63 @@ def test_missing_account_is_explained_and_nothing_is_lost(client, database) -> N
     assert _count(database) == 0
 
 
-def test_french_errors_are_in_french(client) -> None:  # type: ignore[no-untyped-def]
-    fields = _form_fields(client, "/fr/")
-    html = client.post("/fr/report", data=fields).get_data(as_text=True)
+def test_french_errors_are_in_french(intake_client) -> None:
+    fields = _form_fields(intake_client, "/fr/")
+    html = intake_client.post("/fr/report", data=fields).get_data(as_text=True)
     assert "It is the only question you must answer" not in html
     assert 'lang="fr"' in html
 
 
-def test_a_missing_csrf_value_stores_nothing(client, database) -> None:  # type: ignore[no-untyped-def]
-    fields = _form_fields(client)
+def test_a_missing_csrf_value_stores_nothing(intake_client, database) -> None:
+    fields = _form_fields(intake_client)
     fields.pop("csrf")
-    response = client.post("/en/report", data={**fields, "what_happened": "x"})
+    response = intake_client.post("/en/report", data={**fields, "what_happened": "x"})
     assert response.status_code == 400 and _count(database) == 0
 
 
-def test_a_file_over_the_limit_is_explained(client, database) -> None:  # type: ignore[no-untyped-def]
+def test_a_file_over_the_limit_is_explained(intake_client, database) -> None:
     import io
 
-    fields = _form_fields(client)
+    fields = _form_fields(intake_client)
     data = {**fields, "what_happened": "x", "files": (io.BytesIO(b"x" * 2000), "big.bin")}
-    response = client.post("/en/report", data=data, content_type="multipart/form-data")
+    response = intake_client.post("/en/report", data=data, content_type="multipart/form-data")
     assert response.status_code == 413
     assert "larger than" in response.get_data(as_text=True)
     assert _count(database) == 0
 
 
-def test_no_js_report_is_filed_once_per_submission(client, database) -> None:  # type: ignore[no-untyped-def]
-    fields = _form_fields(client)
-    first = client.post("/en/report", data={**fields, "what_happened": "They came at night."})
+def test_no_js_report_is_filed_once_per_submission(intake_client, database) -> None:
+    fields = _form_fields(intake_client)
+    first = intake_client.post("/en/report", data={**fields, "what_happened": "They came at night."})
     assert first.status_code == 200
     token = re.search(r'id="token"[^>]*>(.*?)</p>', first.get_data(as_text=True), re.S).group(1)
-    again = client.post("/en/report", data={**fields, "what_happened": "They came at night."})
+    again = intake_client.post("/en/report", data={**fields, "what_happened": "They came at night."})
     assert re.sub(r"\D", "", token) in re.sub(r"\D", "", again.get_data(as_text=True))
     assert _count(database) == 1
 
 
-def test_status_lookup_answers_busy_rather_than_queueing(app, client) -> None:  # type: ignore[no-untyped-def]
-    slots: Slots = context.intake(app).slots
-    fields = _form_fields(client, "/en/status")
+def test_status_lookup_answers_busy_rather_than_queueing(intake_app, intake_client) -> None:
+    slots: Slots = context.intake(intake_app).slots
+    fields = _form_fields(intake_client, "/en/status")
     with slots.take(), slots.take():  # every argon2 slot is in use
-        response = client.post("/en/status", data={**fields, "token": "1234 5678 9012 3456 7890"})
+        response = intake_client.post("/en/status", data={**fields, "token": "1234 5678 9012 3456 7890"})
     assert response.status_code == 503
     assert response.headers["Retry-After"].isdigit()
     assert "very busy" in response.get_data(as_text=True)
 
 
-def test_token_typos_and_lengths_are_explained(client) -> None:  # type: ignore[no-untyped-def]
+def test_token_typos_and_lengths_are_explained(intake_client) -> None:
     from crypto import token as tokens
 
     good = tokens.generate()
     typo = good[:3] + str((int(good[3]) + 1) % 10) + good[4:]
     for typed, expected in ((typo, "typo"), ("1234", "20 digits")):
-        fields = _form_fields(client, "/en/status")
-        html = client.post("/en/status", data={**fields, "token": typed}).get_data(as_text=True)
+        fields = _form_fields(intake_client, "/en/status")
+        html = intake_client.post("/en/status", data={**fields, "token": typed}).get_data(as_text=True)
         assert expected in html
 
 
-def test_upload_api_needs_the_upload_capability(client, database) -> None:  # type: ignore[no-untyped-def]
+def test_upload_api_needs_the_upload_capability(intake_client, database) -> None:
     from cases.intake_keys import current
     from crypto.envelope import Purpose, seal
     from crypto.stream import seal_file
@@ -137,24 +131,24 @@ def test_upload_api_needs_the_upload_capability(client, database) -> None:  # ty
     with database.session() as session:
         public = current(session).public_key
     manifest, chunks = seal_file(public, b"evidence", "a.txt", "text/plain")
-    fields, headers = _json_fields(client)
-    body = {**fields, "report": b64(seal(public, Purpose.REPORT, b"{}"))}
+    fields, headers = _json_fields(intake_client)
+    body: dict[str, object] = {**fields, "report": b64(seal(public, Purpose.REPORT, b"{}"))}
     body |= {"urgent": False, "files": [{"manifest": b64(manifest), "chunks": 1}]}
-    answer = client.post("/en/api/report", json=body, headers=headers).get_json()
+    answer = intake_client.post("/en/api/report", json=body, headers=headers).get_json()
     assert "uploads" in answer, answer
     upload = answer["uploads"][0]
     url = f"/api/upload/{upload['id']}"
-    assert client.get(url, headers={"X-Upload-Secret": "guess"}).status_code == 404
-    assert client.put(url + "/0", data=chunks[0], headers={"X-Upload-Secret": "guess"}).status_code == 404
+    assert intake_client.get(url, headers={"X-Upload-Secret": "guess"}).status_code == 404
+    assert intake_client.put(url + "/0", data=chunks[0], headers={"X-Upload-Secret": "guess"}).status_code == 404
     good = {"X-Upload-Secret": upload["secret"]}
-    assert client.get(url, headers=good).get_json() == {"have": [], "chunks": 1}
-    assert client.put(url + "/1", data=chunks[0], headers=good).status_code == 400  # out of range
-    assert client.put(url + "/0", data=b"x" * 70_000, headers=good).status_code == 413  # too big
-    assert client.put(url + "/0", data=chunks[0], headers=good).get_json() == {"complete": True}
-    assert client.get(url, headers=good).get_json() == {"have": [0], "chunks": 1}
+    assert intake_client.get(url, headers=good).get_json() == {"have": [], "chunks": 1}
+    assert intake_client.put(url + "/1", data=chunks[0], headers=good).status_code == 400  # out of range
+    assert intake_client.put(url + "/0", data=b"x" * 70_000, headers=good).status_code == 413  # too big
+    assert intake_client.put(url + "/0", data=chunks[0], headers=good).get_json() == {"complete": True}
+    assert intake_client.get(url, headers=good).get_json() == {"have": [0], "chunks": 1}
 
 
-def test_proof_of_work_is_single_use_and_bound_to_this_server(database) -> None:  # type: ignore[no-untyped-def]
+def test_proof_of_work_is_single_use_and_bound_to_this_server(database) -> None:
     work = ProofOfWork(b"k" * 32, base_bits=6, database=database)
     challenge = work.challenge()
     solution = solve(challenge)
@@ -172,18 +166,18 @@ def test_proof_of_work_is_single_use_and_bound_to_this_server(database) -> None:
         work.verify(fresh, wrong, form_allowed=False)
 
 
-def test_proof_of_work_expires(monkeypatch, database) -> None:  # type: ignore[no-untyped-def]
+def test_proof_of_work_expires(monkeypatch, database) -> None:
     import time
 
     work = ProofOfWork(b"k" * 32, base_bits=2, database=database)
     challenge = work.challenge()
     later = time.time() + pow_module.TTL_SECONDS + 1
-    monkeypatch.setattr(pow_module.time, "time", lambda: later)
+    monkeypatch.setattr("cases.proof_of_work.time.time", lambda: later)
     with pytest.raises(PowError, match="expired"):
         work.verify(challenge, solve(challenge), form_allowed=False)
 
 
-def test_difficulty_rises_under_load_and_nothing_identifies_clients(database) -> None:  # type: ignore[no-untyped-def]
+def test_difficulty_rises_under_load_and_nothing_identifies_clients(database) -> None:
     work = ProofOfWork(b"k" * 32, base_bits=1, database=database)
     assert work.current_bits() == 1
     for _ in range(pow_module.CALM_REQUESTS * 4):

@@ -7,37 +7,31 @@ import json
 import pytest
 from sqlalchemy import select
 
-from cases import installation, keyring, reports
+from cases import installation, keyring
 from cases.intake_keys import current
 from cases.models import Caseworker, Role, SealedIn, Submission
 from crypto import token
-from crypto.envelope import Purpose, open_envelope, seal
+from crypto.envelope import Purpose, open_envelope
 from crypto.errors import BadPassword, CryptoError, UnknownKey
 
-
-def _file(session, settings, text: str) -> str:  # type: ignore[no-untyped-def]
-    derived = token.derive(token.generate(), settings.pepper(), settings.argon2)
-    envelope = seal(current(session).public_key, Purpose.REPORT, json.dumps({"what_happened": text}).encode())
-    filed = reports.file_report(
-        session,
-        envelope=envelope,
-        sealed_in=SealedIn.SERVER,
-        token_lookup=derived.lookup,
-        reporter_public_key=derived.reporter.public,
-    )
-    return filed.case.id
+from .factories import file_case
 
 
-def _read(session, ring: keyring.Keyring, case_id: str) -> str:  # type: ignore[no-untyped-def]
+def _file(session, settings, text: str) -> str:
+    report = json.dumps({"what_happened": text}).encode()
+    return file_case(session, raw_report=report, sealed_in=SealedIn.SERVER, settings=settings).case_id
+
+
+def _read(session, ring: keyring.Keyring, case_id: str) -> str:
     sub = session.scalar(select(Submission).where(Submission.case_id == case_id))
     return json.loads(open_envelope(ring.private_keys(), Purpose.REPORT, sub.envelope))["what_happened"]
 
 
-def _admin(session) -> Caseworker:  # type: ignore[no-untyped-def]
+def _admin(session) -> Caseworker:
     return session.scalar(select(Caseworker).where(Caseworker.username == "admin"))
 
 
-def test_admin_password_unlocks_reports(database, settings, installed) -> None:  # type: ignore[no-untyped-def]
+def test_admin_password_unlocks_reports(database, settings, installed) -> None:
     with database.session() as session:
         case_id = _file(session, settings, "first report")
     with database.session() as session:
@@ -45,12 +39,12 @@ def test_admin_password_unlocks_reports(database, settings, installed) -> None: 
         assert _read(session, ring, case_id) == "first report"
 
 
-def test_wrong_password_unlocks_nothing(database, installed) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_password_unlocks_nothing(database, installed) -> None:
     with database.session() as session, pytest.raises(BadPassword):
         keyring.unlock(session, _admin(session), "not the password at all")
 
 
-def test_recovery_key_restores_access_when_passwords_are_lost(database, settings, installed) -> None:  # type: ignore[no-untyped-def]
+def test_recovery_key_restores_access_when_passwords_are_lost(database, settings, installed) -> None:
     with database.session() as session:
         case_id = _file(session, settings, "kept safe")
     with database.session() as session:
@@ -66,7 +60,7 @@ def test_recovery_key_restores_access_when_passwords_are_lost(database, settings
         assert _read(session, keyring.unlock(session, fresh, "a brand new password"), case_id) == "kept safe"
 
 
-def test_a_foreign_recovery_key_is_refused(database, installed) -> None:  # type: ignore[no-untyped-def]
+def test_a_foreign_recovery_key_is_refused(database, installed) -> None:
     from crypto.keys import KeyPair
     from crypto.passwords import recovery_text
 
@@ -74,7 +68,7 @@ def test_a_foreign_recovery_key_is_refused(database, installed) -> None:  # type
         keyring.unlock_with_recovery(session, recovery_text(KeyPair.generate()))
 
 
-def test_new_caseworker_reads_nothing_until_granted(database, settings, installed) -> None:  # type: ignore[no-untyped-def]
+def test_new_caseworker_reads_nothing_until_granted(database, settings, installed) -> None:
     with database.session() as session:
         case_id = _file(session, settings, "confidential")
         installation.create_caseworker(session, "bea", "bea's long password", Role.CASEWORKER, settings.argon2)
@@ -92,7 +86,7 @@ def test_new_caseworker_reads_nothing_until_granted(database, settings, installe
         assert _read(session, keyring.unlock(session, bea, "bea's long password"), case_id) == "confidential"
 
 
-def test_rotation_keeps_old_cases_readable_for_everyone(database, settings, installed) -> None:  # type: ignore[no-untyped-def]
+def test_rotation_keeps_old_cases_readable_for_everyone(database, settings, installed) -> None:
     with database.session() as session:
         old_case = _file(session, settings, "before rotation")
         old_key = current(session).id
@@ -115,7 +109,7 @@ def test_rotation_keeps_old_cases_readable_for_everyone(database, settings, inst
         assert _read(session, recovered, new_case) == "after rotation"
 
 
-def test_private_keys_are_stored_only_locked_or_wrapped(database, settings, installed) -> None:  # type: ignore[no-untyped-def]
+def test_private_keys_are_stored_only_locked_or_wrapped(database, settings, installed) -> None:
     """No column anywhere holds a raw private scalar of the admin or the intake key."""
     from sqlalchemy import text
 
@@ -131,7 +125,7 @@ def test_private_keys_are_stored_only_locked_or_wrapped(database, settings, inst
         assert scalar not in dump and scalar.hex().encode() not in dump
 
 
-def test_token_cost_is_fixed_at_init_not_by_later_configuration(database, settings, installed) -> None:  # type: ignore[no-untyped-def]
+def test_token_cost_is_fixed_at_init_not_by_later_configuration(database, settings, installed) -> None:
     """Raising the configured argon2 cost later must not orphan tokens already handed out."""
     from cases import tokens
     from crypto.kdf import Argon2Params
@@ -146,7 +140,7 @@ def test_token_cost_is_fixed_at_init_not_by_later_configuration(database, settin
         assert tokens.derive(session, reporter_token, settings.pepper()).lookup == before.lookup
 
 
-def test_rotation_goes_to_holders_of_the_current_key_only(database, settings, installed) -> None:  # type: ignore[no-untyped-def]
+def test_rotation_goes_to_holders_of_the_current_key_only(database, settings, installed) -> None:
     with database.session() as session:
         installation.create_caseworker(session, "dee", "dee's long password", Role.CASEWORKER, settings.argon2)
         dee = session.scalar(select(Caseworker).where(Caseworker.username == "dee"))

@@ -15,6 +15,7 @@ import shutil
 import struct
 import subprocess
 import zlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -28,7 +29,14 @@ REPO = Path(__file__).resolve().parents[1]
 STRIP_JS = REPO / "intake" / "static" / "strip.js"
 CLI = REPO / "tests" / "js" / "strip_cli.mjs"
 NODE = shutil.which("node")
-needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed: cannot run intake/static/strip.js")
+
+
+def needs_node(test: Callable[..., None]) -> Callable[..., None]:
+    """Runs Node: slow, and skipped where Node is not installed."""
+    return pytest.mark.slow(
+        pytest.mark.skipif(NODE is None, reason="node is not installed: cannot run intake/static/strip.js")(test)
+    )
+
 
 JPEG, PNG = "image/jpeg", "image/png"
 
@@ -74,8 +82,8 @@ def _encode(order: str, kind: int, value: object) -> tuple[int, bytes]:
         data = str(value).encode() + b"\0"
         return len(data), data
     if kind in (BYTE, UNDEFINED):
-        return len(bytes(value)), bytes(value)  # type: ignore[call-overload]
-    values = list(value)  # type: ignore[call-overload]
+        return len(bytes(value)), bytes(value)  # type: ignore[call-overload]  # a field's value is loosely typed
+    values = list(value)  # type: ignore[call-overload]  # a field's value is loosely typed
     if kind == RATIONAL:
         return len(values), b"".join(struct.pack(f"{order}2I", *v) for v in values)
     return len(values), struct.pack(f"{order}{len(values)}{'H' if kind == SHORT else 'I'}", *values)
@@ -293,7 +301,8 @@ CASES.update({name: (data, kind, removed) for name, (data, kind, _, removed) in 
 def jpeg_segments(data: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
     """(marker, payload) of each segment before SOS, and everything from SOS on. Asserts structure."""
     assert data[:2] == b"\xff\xd8", "no SOI"
-    segments, i = [], 2
+    segments: list[tuple[int, bytes]] = []
+    i = 2
     while True:
         assert data[i] == 0xFF, f"no marker at {i}"
         while data[i] == 0xFF:
@@ -310,7 +319,8 @@ def jpeg_segments(data: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
 def png_chunks(data: bytes, crc: bool = False) -> tuple[list[tuple[bytes, bytes]], bytes]:
     """(type, raw chunk bytes) of each chunk up to IEND, and what follows it. Asserts IHDR first."""
     assert data[:8] == PNG_SIGNATURE
-    chunks, i = [], 8
+    chunks: list[tuple[bytes, bytes]] = []
+    i = 8
     while not chunks or chunks[-1][0] != b"IEND":
         length = int.from_bytes(data[i : i + 4], "big")
         kind, body, end = data[i + 4 : i + 8], data[i + 8 : i + 8 + length], i + 12 + length
@@ -382,7 +392,7 @@ def test_codes(name: str) -> None:
 def test_a_clean_image_comes_back_unchanged(name: str) -> None:
     data, content_type, _ = CASES[name]
     assert strip_metadata(data, content_type) == (data, [])
-    assert strip_metadata(bytearray(data), content_type) == (data, [])
+    assert strip_metadata(bytearray(data), content_type) == (data, [])  # type: ignore[arg-type]  # a bytearray is taken too
 
 
 def test_fill_bytes_before_markers_are_accepted() -> None:
@@ -411,7 +421,7 @@ def test_untyped_photos_are_stripped_by_their_bytes(content_type: str) -> None:
 @pytest.mark.parametrize("content_type", ["text/plain", "image/gif", "image/jpegx", "image/", None, 7])
 def test_other_types_are_left_alone(content_type: object) -> None:
     for data in (jpeg_with_metadata("<"), png_with_metadata("<")):
-        out, removed = strip_metadata(data, content_type)  # type: ignore[arg-type]
+        out, removed = strip_metadata(data, content_type)  # type: ignore[arg-type]  # callers may pass anything
         assert out is data and removed == []
 
 

@@ -57,7 +57,7 @@ def test_downgrade_to_base_and_back(database_url: str) -> None:
     engine.dispose()
 
 
-def test_upgrade_is_idempotent_and_keeps_data(database, installed) -> None:  # type: ignore[no-untyped-def]
+def test_upgrade_is_idempotent_and_keeps_data(database, installed) -> None:
     from sqlalchemy import func, select
 
     from cases.models import Caseworker
@@ -106,7 +106,7 @@ def test_upgrading_an_installation_with_data_loses_nothing(database_url: str) ->
     engine.dispose()
 
 
-def _stored_pieces(engine) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _stored_pieces(engine) -> dict[str, str]:
     from sqlalchemy import text
 
     with engine.connect() as conn:

@@ -125,6 +125,8 @@ def test_token_is_refused(vector: dict[str, Any]) -> None:
     _refusal(vector["expect"], refused)
 
 
+@pytest.mark.slow
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_node_opener_refuses_every_vector_and_the_file_regenerates() -> None:
     proc = subprocess.run(

@@ -16,10 +16,10 @@ from sqlalchemy import select, update
 import caseworker
 from cases import installation, notices
 from cases.config import ConfigError, MailSettings, Settings
-from cases.models import Case, Caseworker, Role
+from cases.models import Case, Caseworker, Role, SealedIn
 
 from .cli_helpers import assert_one_line_error, run_cli
-from .desk_helpers import file_report
+from .factories import file_case
 from .production import free_port
 
 CANARY = "CANARY-notify-Evin-prison"
@@ -35,13 +35,13 @@ class Inbox:
     mails: list[tuple[list[str], bytes]] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)
 
-    async def handle_RCPT(self, server, session, envelope, address, options):  # type: ignore[no-untyped-def]
+    async def handle_RCPT(self, server, session, envelope, address, options):
         if address in self.refuse:
             return "550 no such user"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+    async def handle_DATA(self, server, session, envelope):
         self.mails.append((list(envelope.rcpt_tos), envelope.content))
         return "250 OK"
 
@@ -62,7 +62,7 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
 
 
 @pytest.fixture
-def staff(database, settings, installed) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def staff(database, settings, installed) -> dict[str, int]:
     """admin and bea get mail; cid is disabled, dan an analyst, eve has no address."""
     people = {"admin": installed.admin_id}
     with database.session() as session:
@@ -75,15 +75,16 @@ def staff(database, settings, installed) -> dict[str, int]:  # type: ignore[no-u
     return people
 
 
-def _case(database, *, pending: bool, assigned: int | None = None) -> str:  # type: ignore[no-untyped-def]
-    report = {"v": 1, "answers": {"what_happened": CANARY, "country": COUNTRY}}
+def _case(database, *, pending: bool, assigned: int | None = None) -> str:
+    answers = {"what_happened": CANARY, "country": COUNTRY}
     with database.session() as session:
-        case = file_report(session, report, urgent=pending)  # intake flags urgent reports for notice
-        case.assigned_to = assigned
-        return case.id
+        # The intake flags urgent reports for notice.
+        filed = file_case(session, answers=answers, lang=None, sealed_in=SealedIn.SERVER, urgent=pending)
+        session.get_one(Case, filed.case_id).assigned_to = assigned
+        return filed.case_id
 
 
-def _pending(database) -> set[str]:  # type: ignore[no-untyped-def]
+def _pending(database) -> set[str]:
     with database.session() as session:
         return set(session.scalars(select(Case.id).where(Case.notify_pending.is_(True))))
 
@@ -92,7 +93,7 @@ def _mail(port: int) -> MailSettings:
     return MailSettings(host="127.0.0.1", port=port, desk_url=DESK, timeout=5)
 
 
-def test_the_assignee_alone_is_told_and_nothing_about_the_case_is_in_the_mail(database, staff, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_the_assignee_alone_is_told_and_nothing_about_the_case_is_in_the_mail(database, staff, smtp) -> None:
     inbox, port = smtp
     case_id = _case(database, pending=True, assigned=staff["bea"])
     quiet = _case(database, pending=False)
@@ -108,7 +109,7 @@ def test_the_assignee_alone_is_told_and_nothing_about_the_case_is_in_the_mail(da
     assert _pending(database) == set()
 
 
-def test_unassigned_cases_go_to_every_enabled_staff_member_once_per_run(database, staff, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_unassigned_cases_go_to_every_enabled_staff_member_once_per_run(database, staff, smtp) -> None:
     inbox, port = smtp
     _case(database, pending=True)
     _case(database, pending=True)
@@ -122,14 +123,14 @@ def test_unassigned_cases_go_to_every_enabled_staff_member_once_per_run(database
     assert len(inbox.mails) == 2
 
 
-def test_a_server_that_cannot_be_reached_leaves_every_case_pending(database, staff) -> None:  # type: ignore[no-untyped-def]
+def test_a_server_that_cannot_be_reached_leaves_every_case_pending(database, staff) -> None:
     cases = {_case(database, pending=True), _case(database, pending=True, assigned=staff["bea"])}
     with pytest.raises(notices.NotifyError, match=r"cannot use the mail server .*2 case\(s\) stay pending"):
         notices.run(database, _mail(free_port()))
     assert _pending(database) == cases
 
 
-def test_a_refused_recipient_keeps_only_the_cases_meant_for_them_pending(database, staff, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_recipient_keeps_only_the_cases_meant_for_them_pending(database, staff, smtp) -> None:
     inbox, port = smtp
     inbox.refuse.add("admin@example.org")
     mine = _case(database, pending=True, assigned=staff["bea"])
@@ -141,7 +142,7 @@ def test_a_refused_recipient_keeps_only_the_cases_meant_for_them_pending(databas
     assert mine not in _pending(database)
 
 
-def test_with_nobody_to_mail_cases_stay_pending_and_it_says_so(database, staff, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_with_nobody_to_mail_cases_stay_pending_and_it_says_so(database, staff, smtp) -> None:
     _, port = smtp
     with database.session() as session:
         session.execute(update(Caseworker).values(email=None))
@@ -151,7 +152,8 @@ def test_with_nobody_to_mail_cases_stay_pending_and_it_says_so(database, staff, 
     assert _pending(database) == {case_id}
 
 
-def test_the_cron_command(env, database, staff, smtp) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.slow
+def test_the_cron_command(env, database, staff, smtp) -> None:
     inbox, port = smtp
     _case(database, pending=True)
     mail_env = {**env, "RRI_SMTP_HOST": "127.0.0.1", "RRI_SMTP_FROM": "desk@example.org"}
@@ -164,7 +166,7 @@ def test_the_cron_command(env, database, staff, smtp) -> None:  # type: ignore[n
     assert_one_line_error(run_cli({**mail_env, "RRI_SMTP_PORT": "smtp"}, "notify"), "RRI_SMTP_PORT")
 
 
-def test_the_app_thread_runs_only_when_an_interval_is_set(settings, database, staff, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_the_app_thread_runs_only_when_an_interval_is_set(settings, database, staff, smtp) -> None:
     inbox, port = smtp
     assert caseworker.create_app(settings, database).extensions["rri.desk"].stops[1:] == []
     _case(database, pending=True, assigned=staff["bea"])

@@ -27,7 +27,7 @@ from cases.models import Attachment, Case
 from crypto.stream import CHUNK_SIZE, seal_file
 
 from .conftest import Installed
-from .production import Server, cutting_proxy, exchange, gunicorn_app, link_broke
+from .production import Mode, Server, cutting_proxy, exchange, gunicorn_app, link_broke
 from .reporter_helpers import PageFields, read_case, report_request
 
 pytestmark = pytest.mark.slow
@@ -126,7 +126,7 @@ def _file_decrypts(database: Database, installed: Installed, blobs: FilesystemBl
 
 @pytest.mark.parametrize("mode", ["cut", "reset"])
 def test_a_chunk_cut_mid_body_is_not_stored(
-    server: Server, database: Database, installed: Installed, blobs: FilesystemBlobStore, mode: str
+    server: Server, database: Database, installed: Installed, blobs: FilesystemBlobStore, mode: Mode
 ) -> None:
     page = open_page(server.url)
     body, chunks = report_body(database, page)
@@ -273,7 +273,7 @@ def _multipart(fields: dict[str, str], file_name: str, data: bytes) -> tuple[byt
 
 @pytest.mark.parametrize("mode", ["cut", "reset"])
 def test_a_no_js_report_cut_mid_body_stores_nothing_and_a_resend_files_it_once(
-    server: Server, database: Database, installed: Installed, blobs: FilesystemBlobStore, mode: str
+    server: Server, database: Database, installed: Installed, blobs: FilesystemBlobStore, mode: Mode
 ) -> None:
     page = open_page(server.url)
     time.sleep(2.1)  # a form paid with time: the minimum age without JavaScript

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 TOKEN = re.compile(r"^\d{4} \d{4} \d{4} \d{4} \d{4}$")
 
 
-def fill_report(page, live, *, files: bool = True) -> None:  # type: ignore[no-untyped-def]
+def fill_report(page, live, *, files: bool = True) -> None:
     page.goto(live.url + "/en/")
     page.fill("#f-what_happened", f"They took my colleague. {CANARY}")
     page.check("input[name=danger][value=yes]")
@@ -50,7 +50,7 @@ def fill_report(page, live, *, files: bool = True) -> None:  # type: ignore[no-u
         )
 
 
-def submit_and_read_token(page, js: bool, files: bool = False) -> str:  # type: ignore[no-untyped-def]
+def submit_and_read_token(page, js: bool, files: bool = False) -> str:
     if not js:
         page.wait_for_timeout(2100)  # the no-JS path only proves the form was open a moment
     page.click("#send")
@@ -62,7 +62,7 @@ def submit_and_read_token(page, js: bool, files: bool = False) -> str:  # type: 
     return token
 
 
-def open_status(page, live, token: str, js: bool) -> None:  # type: ignore[no-untyped-def]
+def open_status(page, live, token: str, js: bool) -> None:
     page.goto(live.url + "/en/status")
     page.fill("#token", token)
     if not js:
@@ -72,7 +72,7 @@ def open_status(page, live, token: str, js: bool) -> None:  # type: ignore[no-un
 
 
 @pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
-def test_report_with_two_attachments_is_sealed_and_readable_by_staff(browser, live, installed, js) -> None:  # type: ignore[no-untyped-def]
+def test_report_with_two_attachments_is_sealed_and_readable_by_staff(browser, live, installed, js) -> None:
     page = open_page(browser, live, js=js)
     fill_report(page, live)
     submit_and_read_token(page, js, files=True)
@@ -108,7 +108,7 @@ def test_report_with_two_attachments_is_sealed_and_readable_by_staff(browser, li
 
 
 @pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
-def test_token_shows_status_reply_and_takes_a_follow_up(browser, live, js) -> None:  # type: ignore[no-untyped-def]
+def test_token_shows_status_reply_and_takes_a_follow_up(browser, live, js) -> None:
     page = open_page(browser, live, js=js)
     fill_report(page, live, files=False)
     token = submit_and_read_token(page, js)
@@ -136,11 +136,11 @@ def test_token_shows_status_reply_and_takes_a_follow_up(browser, live, js) -> No
     assert page.js_errors == []
 
 
-def test_a_dropped_upload_resumes_without_starting_over(browser, live, installed) -> None:  # type: ignore[no-untyped-def]
+def test_a_dropped_upload_resumes_without_starting_over(browser, live, installed) -> None:
     page = open_page(browser, live, js=True)
     dropped: list[str] = []
 
-    def flaky(route) -> None:  # type: ignore[no-untyped-def]
+    def flaky(route) -> None:
         # The connection drops on the second chunk of the file, twice.
         if route.request.method == "PUT" and route.request.url.endswith("/1") and len(dropped) < 2:
             dropped.append(route.request.url)
@@ -161,7 +161,7 @@ def test_a_dropped_upload_resumes_without_starting_over(browser, live, installed
     assert files == [("long.txt", document(300_000))]
 
 
-def test_arabic_renders_right_to_left_without_english(browser, live) -> None:  # type: ignore[no-untyped-def]
+def test_arabic_renders_right_to_left_without_english(browser, live) -> None:
     page = open_page(browser, live, js=True)
     page.goto(live.url + "/ar/")
     assert page.get_attribute("html", "dir") == "rtl" and page.get_attribute("html", "lang") == "ar"
@@ -172,7 +172,7 @@ def test_arabic_renders_right_to_left_without_english(browser, live) -> None:  #
 
 
 @pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
-def test_double_submit_makes_one_case(browser, live, js) -> None:  # type: ignore[no-untyped-def]
+def test_double_submit_makes_one_case(browser, live, js) -> None:
     """A double tap, and a retried request on a flaky network, both end in one case."""
     page = open_page(browser, live, js=js)
     fill_report(page, live, files=False)
@@ -189,7 +189,7 @@ def test_double_submit_makes_one_case(browser, live, js) -> None:  # type: ignor
         assert session.scalar(select(func.count()).select_from(Case)) == 1
 
 
-def test_nothing_is_stored_in_the_browser_and_nothing_loads_from_elsewhere(browser, live) -> None:  # type: ignore[no-untyped-def]
+def test_nothing_is_stored_in_the_browser_and_nothing_loads_from_elsewhere(browser, live) -> None:
     page = open_page(browser, live, js=True)
     fill_report(page, live)
     submit_and_read_token(page, js=True, files=True)
@@ -202,7 +202,7 @@ def test_nothing_is_stored_in_the_browser_and_nothing_loads_from_elsewhere(brows
     assert all(url.startswith(live.url) for url in live.urls), [u for u in live.urls if not u.startswith(live.url)]
 
 
-def test_a_mistyped_token_is_called_a_typo(browser, live) -> None:  # type: ignore[no-untyped-def]
+def test_a_mistyped_token_is_called_a_typo(browser, live) -> None:
     page = open_page(browser, live, js=True)
     fill_report(page, live, files=False)
     token = submit_and_read_token(page, js=True)
@@ -215,7 +215,7 @@ def test_a_mistyped_token_is_called_a_typo(browser, live) -> None:  # type: igno
     assert "typo" in page.inner_text("#token-error")
 
 
-def test_usable_at_320_pixels_and_every_field_is_labelled(browser, live) -> None:  # type: ignore[no-untyped-def]
+def test_usable_at_320_pixels_and_every_field_is_labelled(browser, live) -> None:
     page = open_page(browser, live, js=True, viewport={"width": 320, "height": 640})
     page.goto(live.url + "/en/")
     assert page.evaluate("document.documentElement.scrollWidth") <= 320
@@ -226,7 +226,7 @@ def test_usable_at_320_pixels_and_every_field_is_labelled(browser, live) -> None
     assert unlabelled == []
 
 
-def test_deleting_the_reply_channel_makes_the_token_useless(browser, live) -> None:  # type: ignore[no-untyped-def]
+def test_deleting_the_reply_channel_makes_the_token_useless(browser, live) -> None:
     page = open_page(browser, live, js=True)
     fill_report(page, live, files=False)
     token = submit_and_read_token(page, js=True)
@@ -241,7 +241,7 @@ def test_deleting_the_reply_channel_makes_the_token_useless(browser, live) -> No
     assert "No report matches" in page.inner_text("#token-error")
 
 
-def test_the_form_can_be_sent_by_keyboard_alone(browser, live) -> None:  # type: ignore[no-untyped-def]
+def test_the_form_can_be_sent_by_keyboard_alone(browser, live) -> None:
     page = open_page(browser, live, js=True)
     page.goto(live.url + "/en/")
     assert page.evaluate("[...document.querySelectorAll('[tabindex]')].filter(e => e.tabIndex > 0).length") == 0

@@ -15,46 +15,33 @@ from crypto.envelope import Purpose, seal
 from crypto.keys import KeyPair
 from crypto.stream import CHUNK_SIZE, open_file, seal_file
 
+from .factories import Filed, file_case
+
 CANARY = "CANARY-7f3e-witness-Maryam-in-Evin-prison"
 
 
-def _file(session, settings, body: bytes, nonce: str | None = None):  # type: ignore[no-untyped-def]
-    derived = token.derive(token.generate(), settings.pepper(), settings.argon2)
-    return reports.file_report(
-        session,
-        envelope=seal(current(session).public_key, Purpose.REPORT, body),
-        sealed_in=SealedIn.BROWSER,
-        token_lookup=derived.lookup,
-        reporter_public_key=derived.reporter.public,
-        client_nonce=nonce,
-    )
+def _file(session, settings, body: bytes, nonce: str | None = None) -> Filed:
+    return file_case(session, raw_report=body, settings=settings, nonce=nonce)
 
 
-def test_repeated_submit_makes_one_case(database, settings, installed) -> None:  # type: ignore[no-untyped-def]
+def test_repeated_submit_makes_one_case(database, settings, installed) -> None:
     with database.session() as session:
         first = _file(session, settings, b"{}", nonce="tab-1-attempt")
     with database.session() as session:
         again = _file(session, settings, b"{}", nonce="tab-1-attempt")
-        assert again.created is False and again.case.id == first.case.id
+        assert again.created is False and again.case_id == first.case_id
         assert session.scalar(select(func.count()).select_from(Case)) == 1
 
 
-def test_token_finds_its_case_and_only_its_case(database, settings, installed) -> None:  # type: ignore[no-untyped-def]
-    reporter_token = token.generate()
-    derived = token.derive(reporter_token, settings.pepper(), settings.argon2)
+def test_token_finds_its_case_and_only_its_case(database, settings, installed) -> None:
     with database.session() as session:
-        filed = reports.file_report(
-            session,
-            envelope=seal(current(session).public_key, Purpose.REPORT, b"{}"),
-            sealed_in=SealedIn.SERVER,
-            token_lookup=derived.lookup,
-            reporter_public_key=derived.reporter.public,
-        )
+        filed = file_case(session, raw_report=b"{}", sealed_in=SealedIn.SERVER, settings=settings)
         _file(session, settings, b"{}")
+    assert filed.token is not None
     with database.session() as session:
-        typed = token.format_token(reporter_token)
+        typed = token.format_token(filed.token)
         found = reports.find_by_lookup(session, token.derive(typed, settings.pepper(), settings.argon2).lookup)
-        assert found is not None and found.id == filed.case.id
+        assert found is not None and found.id == filed.case_id
         other = token.derive(token.generate(), settings.pepper(), settings.argon2)
         assert reports.find_by_lookup(session, other.lookup) is None
 
@@ -63,7 +50,7 @@ def test_token_finds_its_case_and_only_its_case(database, settings, installed) -
     "purpose, recipient",
     [(Purpose.MESSAGE, "intake"), (Purpose.REPORT, "stranger")],
 )
-def test_envelopes_not_meant_for_intake_are_refused(database, settings, installed, purpose, recipient) -> None:  # type: ignore[no-untyped-def]
+def test_envelopes_not_meant_for_intake_are_refused(database, settings, installed, purpose, recipient) -> None:
     with database.session() as session:
         public = current(session).public_key if recipient == "intake" else KeyPair.generate().public
         derived = token.derive(token.generate(), settings.pepper(), settings.argon2)
@@ -87,10 +74,10 @@ def test_envelopes_not_meant_for_intake_are_refused(database, settings, installe
         assert session.scalar(select(func.count()).select_from(Case)) == 0
 
 
-def test_chunked_upload_resumes_from_what_the_server_has(database, settings, blobs, installed) -> None:  # type: ignore[no-untyped-def]
+def test_chunked_upload_resumes_from_what_the_server_has(database, settings, blobs, installed) -> None:
     data = bytes(range(256)) * (3 * CHUNK_SIZE // 256) + b"tail"
     with database.session() as session:
-        case = _file(session, settings, b"{}").case
+        case = session.get_one(Case, _file(session, settings, b"{}").case_id)
         manifest, chunks = seal_file(current(session).public_key, data, "photo.jpg", "image/jpeg")
         attachment = reports.start_attachment(session, case, manifest, len(chunks))
         reports.put_chunk(session, blobs, attachment, 0, chunks[0])
@@ -115,13 +102,10 @@ def test_chunked_upload_resumes_from_what_the_server_has(database, settings, blo
         assert got == data and got_manifest.name == "photo.jpg"
 
 
-def test_nothing_a_reporter_wrote_is_at_rest_in_clear(database, settings, blobs, installed) -> None:  # type: ignore[no-untyped-def]
+def test_nothing_a_reporter_wrote_is_at_rest_in_clear(database, settings, blobs, installed) -> None:
     """A canary in the report, a file's name and its content appears nowhere in the DB or blobs."""
     body = json.dumps({"what_happened": CANARY, "country": CANARY}).encode()
-    with database.session() as session:
-        case = _file(session, settings, body).case
-        manifest, chunks = seal_file(current(session).public_key, CANARY.encode() * 5000, f"{CANARY}.txt", "text/plain")
-        reports.attach_file(session, blobs, case, manifest, chunks)
+    file_case(database, raw_report=body, files=[(f"{CANARY}.txt", CANARY.encode() * 5000, "text/plain")], blobs=blobs)
     needles = [CANARY.encode(), CANARY.encode("utf-16-le"), CANARY.encode().hex().encode()]
     with database.engine.connect() as conn:
         names = [t for t in database.engine.dialect.get_table_names(conn)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from pathlib import Path
 
@@ -15,10 +14,10 @@ from cases.conversation import add_follow_up, change_status, context, reply, sea
 from cases.intake_keys import current
 from cases.models import AuditEvent, Case, Note, SealedIn, Status
 from crypto.envelope import Purpose, seal
-from crypto.keys import KeyPair
 from crypto.stream import seal_file
 
 from .cli_helpers import assert_one_line_error, run_cli
+from .factories import file_case
 
 CHILD_TABLES = ("submissions", "messages", "status_changes", "notes", "attachments")
 
@@ -27,18 +26,13 @@ def _ago(days: int) -> dt.date:
     return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days)
 
 
-def _case(database, blobs, *, status: Status, closed_days_ago: int | None) -> str:  # type: ignore[no-untyped-def]
+def _case(database, blobs, *, status: Status, closed_days_ago: int | None) -> str:
     """A case with rows in every table and two multi-chunk files (one on the report, one on a
     follow-up), moved to ``status`` and closed ``closed_days_ago`` days ago."""
     with database.session() as session:
         key = current(session).public_key
-        case = reports.file_report(
-            session,
-            envelope=seal(key, Purpose.REPORT, json.dumps({"v": 1, "answers": {"what_happened": "x"}}).encode()),
-            sealed_in=SealedIn.SERVER,
-            token_lookup=os.urandom(32),
-            reporter_public_key=KeyPair.generate().public,
-        ).case
+        filed = file_case(session, answers={"what_happened": "x"}, lang=None, sealed_in=SealedIn.SERVER)
+        case = session.get_one(Case, filed.case_id)
         case.triage_envelope = seal(key, Purpose.TRIAGE, b'{"v":1}', context(case, "triage"))
         message = add_follow_up(session, case, *seal_follow_up(session, case, "follow-up"))
         reply(session, case, "reply", None)
@@ -53,7 +47,7 @@ def _case(database, blobs, *, status: Status, closed_days_ago: int | None) -> st
 
 
 @pytest.fixture
-def cases(database, blobs, installed) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def cases(database, blobs, installed) -> dict[str, str]:
     return {
         "old": _case(database, blobs, status=Status.CLOSED, closed_days_ago=400),
         "recent": _case(database, blobs, status=Status.CLOSED, closed_days_ago=10),
@@ -63,7 +57,7 @@ def cases(database, blobs, installed) -> dict[str, str]:  # type: ignore[no-unty
     }
 
 
-def _rows(database, case_id: str) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def _rows(database, case_id: str) -> dict[str, int]:
     counts = {}
     with database.engine.connect() as conn:
         counts["cases"] = conn.execute(text("SELECT count(*) FROM cases WHERE id = :c"), {"c": case_id}).scalar()
@@ -75,17 +69,18 @@ def _rows(database, case_id: str) -> dict[str, int]:  # type: ignore[no-untyped-
     return counts
 
 
-def _blob_folders(settings, database, case_id: str) -> list[Path]:  # type: ignore[no-untyped-def]
+def _blob_folders(settings, database, case_id: str) -> list[Path]:
     with database.engine.connect() as conn:
         ids = conn.execute(text("SELECT id FROM attachments WHERE case_id = :c"), {"c": case_id}).scalars().all()
     return [Path(settings.blob_dir) / "att" / i for i in ids]
 
 
-def _all_blob_files(settings) -> set[Path]:  # type: ignore[no-untyped-def]
+def _all_blob_files(settings) -> set[Path]:
     return {p for p in Path(settings.blob_dir).rglob("*") if p.is_file()}
 
 
-def test_a_dry_run_lists_what_would_go_and_deletes_nothing(env, database, settings, cases) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.slow
+def test_a_dry_run_lists_what_would_go_and_deletes_nothing(env, database, settings, cases) -> None:
     before = {name: _rows(database, case_id) for name, case_id in cases.items()}
     files = _all_blob_files(settings)
     result = run_cli(env, "retention", "--dry-run")
@@ -100,7 +95,8 @@ def test_a_dry_run_lists_what_would_go_and_deletes_nothing(env, database, settin
         assert session.scalars(select(AuditEvent).where(AuditEvent.action == "case.delete")).all() == []
 
 
-def test_a_real_run_erases_every_row_and_blob_of_expired_cases_only(env, database, settings, cases) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.slow
+def test_a_real_run_erases_every_row_and_blob_of_expired_cases_only(env, database, settings, cases) -> None:
     old_folders = _blob_folders(settings, database, cases["old"])
     kept_folders = [
         f for name in ("recent", "open", "reopened") for f in _blob_folders(settings, database, cases[name])
@@ -131,7 +127,8 @@ def test_a_real_run_erases_every_row_and_blob_of_expired_cases_only(env, databas
     assert again.returncode == 0 and "0 closed case(s)" in again.stdout
 
 
-def test_the_period_comes_from_the_option_or_the_environment(env, database, cases) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.slow
+def test_the_period_comes_from_the_option_or_the_environment(env, database, cases) -> None:
     result = run_cli({**env, "RRI_RETENTION_DAYS": "5"}, "retention", "--dry-run")
     assert cases["old"] in result.stdout and cases["recent"] in result.stdout
     result = run_cli({**env, "RRI_RETENTION_DAYS": "5"}, "retention", "--days", "500")
@@ -142,10 +139,10 @@ def test_the_period_comes_from_the_option_or_the_environment(env, database, case
         assert session.get(Case, cases["old"]) is not None
 
 
-def test_purge_skips_a_case_reopened_after_it_was_listed(database, blobs, cases, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_purge_skips_a_case_reopened_after_it_was_listed(database, blobs, cases, monkeypatch) -> None:
     listed = retention.expired
 
-    def list_then_reopen(session, days, on=None):  # type: ignore[no-untyped-def]
+    def list_then_reopen(session, days, on=None):
         found = listed(session, days, on)
         session.get(Case, cases["old"]).status = Status.UNDER_REVIEW  # a caseworker, meanwhile
         return found

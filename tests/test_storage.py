@@ -17,6 +17,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from flask import Flask
@@ -39,6 +40,7 @@ from crypto.stream import seal_file
 from intake import context
 
 from .conftest import BACKEND, Installed
+from .factories import file_case
 from .reporter_helpers import document
 
 MIDNIGHT = calendar.timegm(today().timetuple())
@@ -83,13 +85,7 @@ def test_sweep_removes_what_dead_writers_left_and_nothing_else(
 ) -> None:
     with database.session() as session:
         public = current(session).public_key
-        case = reports.file_report(
-            session,
-            envelope=seal(public, Purpose.REPORT, b"{}"),
-            sealed_in=SealedIn.BROWSER,
-            token_lookup=os.urandom(32),
-            reporter_public_key=os.urandom(32),
-        ).case
+        case = session.get_one(Case, file_case(session, raw_report=b"{}").case_id)
         manifest, chunks = seal_file(public, document(), "a.txt", "text/plain")
         attachment = reports.start_attachment(session, case, manifest, len(chunks))
         reports.put_chunk(session, blobs, attachment, 0, chunks[0])
@@ -111,6 +107,7 @@ def test_sweep_removes_what_dead_writers_left_and_nothing_else(
     assert _files(blobs.root) == [folder / "00000000"]  # the recorded chunk stays
 
 
+@pytest.mark.slow
 def test_sweep_command_reports_what_it_removed(env: dict[str, str], blobs: FilesystemBlobStore) -> None:
     from .cli_helpers import init
 
@@ -199,7 +196,7 @@ def _solve(challenge: str) -> str:
 
 def _count(database: Database, model: type[Base]) -> int:
     with database.session() as session:
-        return session.scalar(select(func.count()).select_from(model))
+        return session.scalars(select(func.count()).select_from(model)).one()
 
 
 def test_full_disk_keeps_the_no_js_report_and_stores_nothing(
@@ -253,7 +250,7 @@ def test_full_disk_refuses_a_chunk_cleanly_and_the_upload_resumes(
     assert _count(database, AttachmentChunk) == len(have)
 
     if not small_disk.mounted:
-        work.blobs.room = 10**9
+        cast(_ShrinkingStore, work.blobs).room = 10**9
     small_disk.grow()
     for index in range(len(chunks)):
         if index not in have:
@@ -263,6 +260,7 @@ def test_full_disk_refuses_a_chunk_cleanly_and_the_upload_resumes(
         assert session.get_one(Attachment, upload.id).complete
 
 
+@pytest.mark.slow
 def test_gunicorn_sweeps_dead_writers_leftovers_at_start(env: dict[str, str], settings: Settings) -> None:
     from .cli_helpers import init
     from .production import gunicorn_app

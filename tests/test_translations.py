@@ -21,7 +21,7 @@ SAME_ALLOWED = {("fr", "Messages"), ("es", "No")}
 TRANSLATED = [code for code in LANGUAGES if code != "en"]
 
 
-def _po(code: str):  # type: ignore[no-untyped-def]
+def _po(code: str):
     with open(CATALOGUES / code / "LC_MESSAGES" / "messages.po", "rb") as fh:
         return read_po(fh, locale=code)
 
@@ -50,7 +50,7 @@ def test_catalogue_is_complete_with_matching_placeholders(code: str) -> None:
             assert set(PLACEHOLDER.findall(target)) == expected, f"{code}: placeholders differ in {sources[0]!r}"
 
 
-def _entries(catalog) -> dict:  # type: ignore[no-untyped-def]
+def _entries(catalog) -> dict:
     as_tuple = lambda v: v if isinstance(v, str) else tuple(v)  # noqa: E731 - plural forms are lists
     return {as_tuple(m.id): as_tuple(m.string) for m in catalog if m.id}
 
@@ -67,12 +67,9 @@ def test_compiled_catalogue_matches_its_source(code: str) -> None:
 
 
 @pytest.mark.parametrize("code", TRANSLATED)
-def test_pages_show_no_english(code: str, settings, database, installed) -> None:  # type: ignore[no-untyped-def]
-    import intake
-
-    client = intake.create_app(settings, database).test_client()
+def test_pages_show_no_english(code: str, intake_client) -> None:
     for path in ("/", "/status", "/safety"):
-        html = client.get(f"/{code}{path}").get_data(as_text=True)
+        html = intake_client.get(f"/{code}{path}").get_data(as_text=True)
         text = re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style)[^>]*>.*?</\1>", "", html, flags=re.S))
         for english in ("What happened", "Leave this site quickly", "Your token", "Staying safe", "required"):
             assert english not in text, f"{code}{path}: {english!r} shows through"
