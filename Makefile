@@ -25,12 +25,11 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy tests
 
-# The fast loop: lint, types (the tests' relaxed pass too) and every test not marked slow, on
-# SQLite; about a minute and a half on two cores. Servers, browsers, subprocess CLIs and Node are
-# marked slow and run in `make test`.
+# The fast loop: lint, types and every test not marked slow, on SQLite; about a minute and a half
+# on two cores. Servers, browsers, subprocess CLIs and Node are marked slow and run in `make test`.
 check: lint
-	$(BIN)/mypy --follow-imports=silent tests
 	RRI_TEST_DB=sqlite $(BIN)/python -m pytest -q -m "not slow"
 
 bench: $(BIN)/.installed

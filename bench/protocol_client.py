@@ -245,4 +245,5 @@ def desk_login(desk: Transport, username: str, password: str, secret: bytes | No
         body, headers = form_body([("code", totp_code(secret, now()))])
         status, _h, _b = desk.send("POST", "/login/enrol", body, headers)
         assert status in (302, 303), f"enrolment answered {status}"
+    assert secret is not None, "the desk asked for no enrolment, and no authenticator secret was given"
     return secret

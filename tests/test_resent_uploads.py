@@ -8,18 +8,13 @@ Retry-After, not the 403 that means "this token opens nothing any more".
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
-import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-import intake
-from cases import proof_of_work
 from cases.blobs import FilesystemBlobStore
-from cases.config import Settings
 from cases.db import Database
 from cases.intake_keys import current
 from cases.models import Case
@@ -29,14 +24,6 @@ from intake import context
 
 from .conftest import Installed
 from .reporter_helpers import PageFields, b64, json_request, read_case, report_request
-
-
-@pytest.fixture
-def client(
-    settings: Settings, database: Database, installed: Installed, monkeypatch: pytest.MonkeyPatch
-) -> FlaskClient:
-    monkeypatch.setattr(proof_of_work, "MIN_FORM_SECONDS", 0)
-    return intake.create_app(dataclasses.replace(settings, pow_bits=0), database).test_client()
 
 
 def _public(database: Database) -> bytes:
@@ -57,8 +44,9 @@ def _put_all(client: FlaskClient, upload: dict[str, Any], chunks: list[bytes]) -
 
 
 def test_a_resent_report_lists_its_uploads_in_the_order_of_its_files(
-    client: FlaskClient, database: Database, installed: Installed, blobs: FilesystemBlobStore
+    intake_client: FlaskClient, database: Database, installed: Installed, blobs: FilesystemBlobStore
 ) -> None:
+    client = intake_client
     public = _public(database)
     contents = {f"file-{i}.txt": f"evidence number {i} ".encode() * (i * 4000 + 1) for i in range(4)}
     sealed = [seal_file(public, data, name, "text/plain") for name, data in contents.items()]
@@ -94,8 +82,9 @@ def _message(client: FlaskClient, database: Database, token: str, case_id: str) 
 
 
 def test_a_message_meeting_busy_slots_is_told_to_wait_and_goes_through_after(
-    client: FlaskClient, database: Database
+    intake_client: FlaskClient, database: Database
 ) -> None:
+    client = intake_client
     public = _public(database)
     body, headers = report_request(_page(client), public, report=b"{}")
     token = client.post("/en/api/report", json=body, headers=headers).get_json()["token"]
