@@ -30,6 +30,7 @@ from crypto.inbox_index import EntryCipher, derive_key
 from crypto.keys import PrivateKey
 
 from . import errors, reading
+from .consent import Consent
 from .conversation import context
 from .keyring import Keyring
 from .models import Case, IntakeKey, Submission, WrappedKey
@@ -41,7 +42,7 @@ VERIFICATION = ("unverified", "credible", "confirmed")
 MAX_TEXT = 200
 # 2: reports are validated (report_schema), and a malformed one is marked "invalid" with its reason;
 # entries of version 1 may hold what a malformed report said, so they are rebuilt.
-ENTRY_VERSION = 2
+ENTRY_VERSION = 3
 MAX_ITEMS = 32
 _BATCH = 500  # ids per IN (...) query: well under SQLite's parameter limit
 
@@ -137,6 +138,7 @@ def entry_from(report: Report | None, triage: Mapping[str, Any] | None, problem:
     why; one these keys cannot open is ``unreadable``.
     """
     answers: Mapping[str, Any] = report.answers if report is not None else {}
+    consent = Consent.from_answers(answers)  # what counts, the person affected's answers included
     entry: Entry = {
         "v": ENTRY_VERSION,
         "country": _text(answers.get("country")),
@@ -144,8 +146,8 @@ def entry_from(report: Report | None, triage: Mapping[str, Any] | None, problem:
         "un_link": _items(answers.get("un_link")),
         "situation": _text(answers.get("situation")),
         "verification": "unverified",
-        "consent_act": _text(answers.get("consent_act")),
-        "consent_publish": _text(answers.get("consent_publish")),
+        "consent_act": "yes" if consent.act else "no",
+        "consent_publish": consent.publish.answer,
     }
     if report is None and problem is not None and problem != reading.NO_KEY:
         entry["invalid"] = problem[:MAX_TEXT]

@@ -47,6 +47,16 @@ def _choices(*pairs: tuple[str, str]) -> tuple[Choice, ...]:
 
 
 YES_NO = _choices(("yes", N_("Yes")), ("no", N_("No")))
+PUBLISH = _choices(
+    ("named", N_("Yes, with names")),
+    ("anonymised", N_("Yes, but without names")),
+    ("no", N_("No")),
+)
+# For a report sent on someone's behalf: why the person affected has not said yes or no.
+AFFECTED_CANNOT_SAY = _choices(
+    ("cannot_ask", N_("They cannot be asked now (detained, missing or out of reach)")),
+    ("not_asked", N_("I have not asked them")),
+)
 
 DANGER = Question(
     "danger",
@@ -253,11 +263,7 @@ SECTIONS: tuple[Section, ...] = (
                 "one",
                 N_("May it appear in public UN reports?"),
                 "",
-                _choices(
-                    ("named", N_("Yes, with names")),
-                    ("anonymised", N_("Yes, but without names")),
-                    ("no", N_("No")),
-                ),
+                PUBLISH,
             ),
             Question(
                 "reporter_role",
@@ -270,6 +276,46 @@ SECTIONS: tuple[Section, ...] = (
                     ("organisation", N_("An organisation on their behalf")),
                     ("other", N_("Someone else")),
                 ),
+            ),
+        ),
+    ),
+    Section(
+        N_("If you are sending this for someone else"),
+        (
+            Question(
+                "affected_knows",
+                "one",
+                N_("Does the person affected know about this report?"),
+                N_("Skip these questions if you are the person affected."),
+                _choices(("yes", N_("Yes")), ("no", N_("No")), ("unsure", N_("I am not sure"))),
+            ),
+            Question(
+                "affected_consent_act",
+                "one",
+                N_("Does the person affected agree that we act on it?"),
+                N_("We act for someone only if they agree, or if they cannot be asked."),
+                YES_NO + AFFECTED_CANNOT_SAY,
+            ),
+            Question(
+                "affected_consent_authorities",
+                "one",
+                N_("Do they agree that we raise it with the authorities of the country concerned?"),
+                "",
+                YES_NO + AFFECTED_CANNOT_SAY,
+            ),
+            Question(
+                "affected_consent_publish",
+                "one",
+                N_("Do they agree that it appears in public UN reports?"),
+                "",
+                PUBLISH + AFFECTED_CANNOT_SAY,
+            ),
+            Question(
+                "affected_contact",
+                "textarea",
+                N_("How can we reach them safely?"),
+                N_("Leave this empty if we must not contact them."),
+                max_length=2_000,
             ),
         ),
     ),

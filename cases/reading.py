@@ -21,7 +21,7 @@ from crypto.keys import PrivateKey
 from crypto.stream import Manifest
 
 from . import bounded_json, report_schema
-from .consent import FIELDS, Consent
+from .consent import AFFECTED_FIELDS, FIELDS, Consent
 from .languages import catalogue as catalogue
 from .models import Attachment, Case, Caseworker, Submission
 from .questionnaire import DANGER, QUESTIONS, SECTIONS, Question
@@ -31,7 +31,7 @@ from .report_schema import Report
 # included (PostgreSQL refuses it in a query), is simply not found.
 ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,24}")
 CHOICE_KINDS = ("one", "many")
-CONSENT_FIELDS = FIELDS
+CONSENT_FIELDS = (*FIELDS, *AFFECTED_FIELDS)  # shown together, apart from the other answers
 
 Keys = dict[bytes, PrivateKey]  # intake private keys by key id
 Names = dict[int, str]  # usernames by caseworker id
@@ -72,27 +72,34 @@ def answer_sections(answers: Mapping[str, Any], tr: Translate, *, leave_out: Ite
 
 
 class ConsentRow(NamedTuple):
-    """One consent as shown: the question, the reporter's answer (None: none) and whether it
-    counts as given, decided by ``Consent`` exactly as the referral checks decide it."""
+    """One consent as shown: the question, the reporter's answer (None: none), for a report sent
+    on someone's behalf the person affected's answer, and whether it counts as given, decided by
+    ``Consent`` exactly as the referral checks decide it."""
 
     name: str
     label: str
     said: str | None
     given: bool
+    affected_said: str | None = None
+
+
+def _said(name: str, answers: Mapping[str, Any], tr: Translate) -> str | None:
+    value = answers.get(name)
+    shown = display(QUESTIONS[name], value, tr) if isinstance(value, str) else []
+    return shown[0] if shown else None
 
 
 def consent_rows(answers: Mapping[str, Any], tr: Translate) -> list[ConsentRow]:
-    """The three consents as the reporter answered them; a missing answer is consent not given.
+    """The three consents as answered; a missing answer is consent not given.
 
     Every page decides "given" exactly as the referral checks do, so a printed case can never
     show a consent that the desk itself would refuse to act on.
     """
+    consent = Consent.from_answers(answers)
     rows = []
-    for name, given in zip(CONSENT_FIELDS, Consent.from_answers(answers).given(), strict=True):
-        question = QUESTIONS[name]
-        value = answers.get(name)
-        shown = display(question, value, tr) if isinstance(value, str) else []
-        rows.append(ConsentRow(name, tr(question.label), shown[0] if shown else None, given))
+    for name, affected, given in zip(FIELDS, AFFECTED_FIELDS, consent.given(), strict=True):
+        theirs = _said(affected, answers, tr) if consent.on_behalf else None
+        rows.append(ConsentRow(name, tr(QUESTIONS[name].label), _said(name, answers, tr), given, theirs))
     return rows
 
 

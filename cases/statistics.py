@@ -38,11 +38,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .consent import Consent
 from .questionnaire import QUESTIONS
 
 PUBLISHABLE = ("named", "anonymised")
 VERIFIED = ("credible", "confirmed")
-COUNTED = "cases a caseworker triaged as credible or confirmed, whose reporter allowed publication"
+COUNTED = (
+    "cases a caseworker triaged as credible or confirmed, whose reporter (and the person affected) allowed publication"
+)
 DIMENSIONS = ("country", "act_type", "un_link", "month")
 PARTITIONS = ("country", "month")
 NOT_STATED = "(not stated)"
@@ -97,7 +100,7 @@ def facts(received_on: dt.date, answers: Mapping[str, Any], triage: Mapping[str,
     un_link = _vocabulary("un_link", triage.get("un_link")) or _vocabulary("un_link", answers.get("un_link"))
     return Facts(
         month=received_on.strftime("%Y-%m"),
-        publish=_text(answers.get("consent_publish")).strip(),
+        publish=Consent.from_answers(answers).publish.answer,
         country=country,
         act_types=act_types,
         un_link=un_link,
