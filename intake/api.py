@@ -15,7 +15,7 @@ from cases.tokens import format_token
 from . import bodies, schemas
 from .context import holds, intake
 from .notices import busy_notice, too_large_notice
-from .pages import RETRY_LATER, bp
+from .pages import RETRY_LATER, bp, receipt_context
 from .principal import json_failure, paid_json, reporter_json, unpaid, unsendable
 
 chunks = Blueprint("uploads", __name__, url_prefix="/api/upload")
@@ -62,12 +62,12 @@ def report() -> ResponseReturnValue:
             return json_failure(busy_notice(), 503, RETRY_LATER)
         except errors.Invalid:
             return unsendable()
-    return _receipt(receipt)
+    return _receipt(receipt, body.nonce)
 
 
-def _receipt(receipt: Receipt) -> ResponseReturnValue:
+def _receipt(receipt: Receipt, nonce: str) -> ResponseReturnValue:
     return jsonify(
-        receipt=render_template("_receipt.html", receipt=receipt, contacts=intake().contacts),
+        receipt=render_template("_receipt.html", **receipt_context(receipt, nonce)),
         token=format_token(receipt.token) if receipt.token else None,
         uploads=_uploads(receipt.uploads),
     )

@@ -140,3 +140,12 @@ class FollowUpForm(TokenForm):
 
 class DeleteForm(TokenForm):
     confirm = BooleanField(false_values=("", "0"))
+
+
+class ReceiptForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF ships no type information
+    """Asking for a submission's receipt again: its nonce, nothing else (CSRFProtect checks)."""
+
+    class Meta:
+        csrf = False
+
+    nonce = StringField(validators=[DataRequired(), Regexp(r"^[A-Za-z0-9_-]{22,64}\Z")])

@@ -88,8 +88,15 @@ def retry_later(values: MultiDict[str, str], notice: str = "") -> ResponseReturn
     return page, 503, RETRY_LATER
 
 
-def receipt_page(receipt: Receipt) -> str:
-    return render_template("receipt.html", receipt=receipt, contacts=intake().contacts)
+def receipt_page(receipt: Receipt, nonce: str) -> str:
+    return render_template("receipt.html", **receipt_context(receipt, nonce))
+
+
+def receipt_context(receipt: Receipt, nonce: str) -> dict[str, object]:
+    """What the receipt needs: the submission's nonce lets its language switch ask for the same
+    receipt again (POST /<lang>/receipt), so the token survives it without being stored anywhere
+    on the device; the page only holds it, as it holds the token."""
+    return {"receipt": receipt, "contacts": intake().contacts, "nonce": nonce, "csrf_token": csrf.token()}
 
 
 def lookup_failed(message: str, code: int = 400, token_text: str = "") -> tuple[str, int]:

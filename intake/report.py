@@ -15,7 +15,7 @@ from cases.sealing import seal_report
 
 from . import answers, bodies
 from .context import holds, intake
-from .forms import ReportFields, ReportForm, posted
+from .forms import ReceiptForm, ReportFields, ReportForm, posted
 from .i18n import gettext as _
 from .notices import stale_notice, storage_full_notice, too_large_notice, wait_notice
 from .pages import bp, form_body_limit, paid, receipt_page, retry_later, show_form
@@ -30,6 +30,17 @@ def form() -> ResponseReturnValue:
 @bp.get("/safety")
 def safety() -> ResponseReturnValue:
     return render_template("safety.html")
+
+
+@bp.post("/receipt")
+def receipt() -> ResponseReturnValue:
+    """The receipt of this page's submission again, in the language asked for: its language switch
+    and a reload post here. The token shows only as long as the receipt box allows (cases.filing)."""
+    form = ReceiptForm(posted())
+    repeat = intake().filing.repeat(form.nonce.data, holds()) if form.validate() else None
+    if repeat is None:
+        return show_form(notice=stale_notice(), status=404)
+    return receipt_page(repeat, form.nonce.data)
 
 
 @bp.post("/report")
@@ -59,7 +70,7 @@ def _file(form: ReportFields, values: MultiDict[str, str]) -> ResponseReturnValu
     # A resent request (double tap, reload, network retry) shows the first receipt again.
     repeat = filing.repeat(form.nonce.data, holds())
     if repeat is not None:
-        return receipt_page(repeat)
+        return receipt_page(repeat, form.nonce.data)
     if not form.validate():
         return show_form(values, form.problems(), _("Please look at the marked question."), status=400)
     paying = paid(form, form.nonce.data)
@@ -67,7 +78,7 @@ def _file(form: ReportFields, values: MultiDict[str, str]) -> ResponseReturnValu
         # A double tap whose twin, in another process, spent the form's challenge and is filing.
         repeat = filing.await_repeat(form.nonce.data) if paying is Payment.BY_TWIN else None
         if repeat is not None:
-            return receipt_page(repeat)
+            return receipt_page(repeat, form.nonce.data)
         return show_form(values, notice=wait_notice(), status=400)
     collected = form.answers()
     public = filing.intake_key().public_key
@@ -85,4 +96,4 @@ def _file(form: ReportFields, values: MultiDict[str, str]) -> ResponseReturnValu
             holds=holds(),
             whole=files,
         )
-    return receipt_page(receipt)
+    return receipt_page(receipt, form.nonce.data)

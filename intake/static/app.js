@@ -166,6 +166,9 @@ if (report) {
     const main = $('#main'), progress = $('#progress');
     main.innerHTML = j.receipt;
     main.append(progress);
+    // The page's own language links would lose the token: the receipt brings a switch that keeps it.
+    $('body > nav.langs')?.remove();
+    document.title = $('#receipt').dataset.title;
     printButton();
     await sendFiles(j.uploads, sealed);
   });

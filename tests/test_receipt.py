@@ -1,0 +1,111 @@
+"""The token can't be lost by a language switch or a reload, leaving asks first, and the printed
+receipt says nothing about what it is for but holds the site's address.
+
+Nothing is stored on the device: the receipt page holds the submission's nonce as it holds the
+token, and the server's receipt box shows the token again for a short while only.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from flask.testing import FlaskClient
+from playwright.sync_api import Browser
+
+from crypto import receipt
+
+from .live import Live, open_page
+from .reporter_helpers import PageFields
+from .test_reporter_browser import TOKEN
+
+pytestmark = pytest.mark.slow
+
+
+def _token_digits(html: str) -> str:
+    found = re.search(r'id="token"[^>]*>(.*?)</p>', html, re.S)
+    assert found, "no token on the page"
+    return re.sub(r"\D", "", found.group(1))
+
+
+def _switch_fields(html: str) -> dict[str, str]:
+    switch = html[html.index('id="receipt-langs"') :]
+    csrf = re.search(r'name="csrf" value="([^"]+)"', switch)
+    nonce = re.search(r'name="nonce" value="([^"]+)"', switch)
+    assert csrf and nonce
+    return {"csrf": csrf.group(1), "nonce": nonce.group(1)}
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
+def test_a_language_switch_on_the_receipt_keeps_the_token(browser: Browser, live: Live, js: bool) -> None:
+    page = open_page(browser, live, js=js)
+    page.goto(live.url + "/en/")
+    page.fill("#f-what_happened", "They searched my office after the session in Geneva.")
+    if not js:
+        page.wait_for_timeout(2100)
+    page.click("#send")
+    page.wait_for_selector("#token", timeout=60_000)
+    token = page.inner_text("#token").strip()
+    assert TOKEN.match(token)
+    assert page.locator("body > nav.langs").count() == 0, "no language link that would lose the token"
+    page.click("#receipt-langs button[lang=ar]")
+    page.wait_for_selector("html[lang=ar]")
+    assert page.inner_text("#token").strip() == token
+    page.reload()  # re-posts the switch: the receipt again, still with the token
+    page.wait_for_selector("#token")
+    assert page.inner_text("#token").strip() == token
+    if js:
+        assert page.evaluate("localStorage.length + sessionStorage.length") == 0
+
+
+def test_the_receipt_comes_back_only_while_its_box_allows(
+    intake_client: FlaskClient, forms_without_wait: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fields = PageFields.of(intake_client.get("/en/").get_data(as_text=True)).no_js_form()
+    first = intake_client.post("/en/report", data={**fields, "what_happened": "x"}).get_data(as_text=True)
+    token, switch = _token_digits(first), _switch_fields(first)
+    again = intake_client.post("/fr/receipt", data=switch)
+    assert again.status_code == 200 and 'lang="fr"' in again.get_data(as_text=True)
+    assert _token_digits(again.get_data(as_text=True)) == token
+
+    later = time.time() + receipt.SHOW_AGAIN_SECONDS + 1
+    monkeypatch.setattr("crypto.receipt.time.time", lambda: later)
+    late = intake_client.post("/en/receipt", data=switch).get_data(as_text=True)
+    assert 'id="token"' not in late and "already received" in late
+
+    unknown = intake_client.post("/en/receipt", data={**switch, "nonce": "A" * 24})
+    assert unknown.status_code == 404 and 'id="token"' not in unknown.get_data(as_text=True)
+
+
+def test_the_printed_receipt_is_discreet_and_says_where_to_come_back(browser: Browser, live: Live) -> None:
+    page = open_page(browser, live, js=False)
+    page.goto(live.url + "/en/")
+    page.fill("#f-what_happened", "They threatened my family.")
+    page.wait_for_timeout(2100)
+    page.click("#send")
+    page.wait_for_selector("#token", timeout=60_000)
+    token = page.inner_text("#token").strip()
+    page.emulate_media(media="print")
+    printed = page.inner_text("body")
+    assert token in printed and live.url in printed
+    assert not re.search(r"reprisal|report", printed, re.I), printed
+    assert not re.search(r"reprisal", page.title(), re.I)
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
+def test_leaving_the_receipt_asks_whether_the_token_was_kept(browser: Browser, live: Live, js: bool) -> None:
+    page = open_page(browser, live, js=js)
+    page.goto(live.url + "/en/")
+    page.fill("#f-what_happened", "My passport was taken at the airport.")
+    if not js:
+        page.wait_for_timeout(2100)
+    page.click("#send")
+    page.wait_for_selector("#token", timeout=60_000)
+    here = page.url
+    page.click("#kept button")
+    page.wait_for_timeout(300)
+    assert page.url == here and page.locator("#token").count() == 1, "not without saying the token was kept"
+    page.check("#kept input[name=kept]")
+    page.click("#kept button")
+    page.wait_for_url(re.compile(r"/en/status"))
