@@ -27,6 +27,7 @@ from .notices import busy_notice, no_match_notice
 
 bp = Blueprint("reporter", __name__, url_prefix="/<lang>")
 RETRY_LATER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+HELP_SITUATIONS = ("detained", "missing")  # answers to "Where are they now?" that bring up emergency help
 
 
 @bp.url_value_preprocessor
@@ -88,14 +89,22 @@ def retry_later(values: MultiDict[str, str], notice: str = "") -> ResponseReturn
     return page, 503, RETRY_LATER
 
 
-def receipt_page(receipt: Receipt) -> str:
-    return render_template("receipt.html", receipt=receipt, contacts=intake().contacts)
+def receipt_page(receipt: Receipt, situation: str = "") -> str:
+    """The receipt; its emergency help is open if the report was urgent or, known here only for a
+    report the server sealed, said that someone is detained or missing."""
+    help_open = situation in HELP_SITUATIONS
+    return render_template("receipt.html", receipt=receipt, contacts=intake().contacts, help_open=help_open)
 
 
 def lookup_failed(message: str, code: int = 400, token_text: str = "") -> tuple[str, int]:
     """The token form again, saying why the token did not open a case."""
     page = render_template(
-        "status_lookup.html", csrf_token=csrf.token(), **challenges(), error=message, typed=token_text
+        "status_lookup.html",
+        csrf_token=csrf.token(),
+        **challenges(),
+        error=message,
+        typed=token_text,
+        contacts=intake().contacts,
     )
     return page, code
 
@@ -107,6 +116,7 @@ def no_match(token_text: str) -> tuple[str, int]:
 
 def status_page(reporter: Reporter, notice: str = "", message: str = "") -> str:
     standing = intake().filing.standing(reporter)
+    limits = intake().settings
     return render_template(
         "status.html",
         view=standing.view,
@@ -120,7 +130,10 @@ def status_page(reporter: Reporter, notice: str = "", message: str = "") -> str:
         intake_public_key=standing.intake_key.text,
         reporter_public_key=_text(reporter.keys.public),
         case_context=standing.case_context.decode(),
-        max_file_mb=intake().settings.max_file_bytes // (1024 * 1024),
+        contacts=intake().contacts,
+        max_file_mb=limits.max_file_bytes // (1024 * 1024),
+        max_total_mb=limits.max_total_bytes // (1024 * 1024),
+        max_files=limits.max_files,
     )
 
 
