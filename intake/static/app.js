@@ -75,10 +75,10 @@ async function upload(u, chunks, n, total) {
   }
 }
 
-// Files this page cannot clean and that often carry who made them, where and when: said plainly.
-const RISKY_TYPE = /^(video|audio)\/|pdf|msword|officedocument|opendocument|ms-excel|ms-powerpoint|rtf|heic|heif|tiff|webp/;
-const RISKY_NAME = /\.(pdf|docx?|xlsx?|pptx?|od[tsp]|rtf|mp4|m4v|mov|avi|mkv|3gp|webm|m4a|mp3|aac|amr|ogg|oga|opus|wav|heic|heif|tiff?|webp)$/i;
-const risky = f => RISKY_TYPE.test(f.type) || RISKY_NAME.test(f.name);
+// Photos (JPEG, PNG) are cleaned here; anything else but plain text (videos, audio, PDFs, office
+// documents...) often names who made it, where and when, and the reporter is told so plainly.
+const PHOTO = /^(image\/(jpe?g|pjpeg|(x-)?png)|application\/octet-stream|)$/;
+const isPhoto = (f, b) => PHOTO.test(f.type) && (b[0] === 0xff && b[1] === 0xd8 || b[0] === 0x89 && b[1] === 0x50);
 
 // Files: strip photo metadata unless the reporter keeps the original, check limits, seal.
 async function readFiles(form, notes) {
@@ -90,8 +90,8 @@ async function readFiles(form, notes) {
     if (f.size > d.maxFile * mb) throw fill(strings.tooBig, { name: f.name, mb: d.maxFile });
     sum += f.size;
     let bytes = new Uint8Array(await f.arrayBuffer());
-    if (risky(f)) lines.push(fill(strings.kept, { name: f.name }));
-    else if (/^(image\/(jpe?g|png)|application\/octet-stream|)$/.test(f.type)) {
+    if (!isPhoto(f, bytes)) { if (!/^text\/(plain|csv)$/.test(f.type)) lines.push(fill(strings.kept, { name: f.name })); }
+    else {
       const { stripMetadata } = await import('./strip.js');
       const r = stripMetadata(bytes, f.type);
       lines.push(r.removed.length ? fill(strings.removed, { name: f.name }) + ' ' + r.removed.map(c => strings[c] || c).join(', ')
