@@ -70,8 +70,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "RRI_EMERGENCY_CONTACTS",
         "",
-        'JSON file: `[{"name": "...", "contact": "..."}]` shown to reporters in danger (unset: the built-in '
-        "entry; check it before going live)",
+        "JSON file of the emergency contacts shown to reporters in danger, by language (README "
+        '"Emergency contacts"; the first format `[{"name": "...", "contact": "..."}]` still works; unset: the '
+        "built-in entry; check it before going live)",
         "intake",
     ),
     Variable(

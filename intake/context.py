@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass
 from functools import cached_property
@@ -17,13 +16,10 @@ from cases.in_flight import Holds
 from cases.limits import Slots
 from cases.proof_of_work import ProofOfWork
 
+from . import contacts
+from .contacts import Contact
+
 _KEY = "rri.intake"
-DEFAULT_CONTACTS = [
-    {
-        "name": "Front Line Defenders: 24-hour emergency line for human rights defenders at risk",
-        "contact": "+353 1 210 0489",
-    }
-]
 
 
 @dataclass
@@ -51,15 +47,12 @@ class Intake:
         return self.filing.slots
 
     @cached_property
-    def contacts(self) -> list[dict[str, str]]:
-        """Emergency contacts shown to reporters in danger; read once, not on every page."""
-        path = self.settings.emergency_contacts_file
-        if path is None:
-            return DEFAULT_CONTACTS
-        contacts: list[dict[str, str]] = json.loads(path.read_text(encoding="utf-8"))
-        return contacts
+    def contacts(self) -> list[Contact]:
+        """Emergency contacts shown to reporters in danger (intake.contacts); read once, at start."""
+        return contacts.load(self.settings.emergency_contacts_file)
 
     def install(self, app: Flask) -> None:
+        self.contacts  # noqa: B018 - a bad contacts file stops the app now, not on a reporter's page
         app.extensions[_KEY] = self
         app.teardown_request(self._release_holds)
 

@@ -27,6 +27,7 @@ from .notices import busy_notice, no_match_notice
 
 bp = Blueprint("reporter", __name__, url_prefix="/<lang>")
 RETRY_LATER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+HELP_SITUATIONS = ("detained", "missing")  # answers to "Where are they now?" that bring up emergency help
 
 
 @bp.url_value_preprocessor
@@ -88,21 +89,34 @@ def retry_later(values: MultiDict[str, str], notice: str = "") -> ResponseReturn
     return page, 503, RETRY_LATER
 
 
-def receipt_page(receipt: Receipt, nonce: str) -> str:
-    return render_template("receipt.html", **receipt_context(receipt, nonce))
+def receipt_page(receipt: Receipt, nonce: str, situation: str = "") -> str:
+    return render_template("receipt.html", **receipt_context(receipt, nonce, situation))
 
 
-def receipt_context(receipt: Receipt, nonce: str) -> dict[str, object]:
-    """What the receipt needs: the submission's nonce lets its language switch ask for the same
+def receipt_context(receipt: Receipt, nonce: str, situation: str = "") -> dict[str, object]:
+    """What the receipt needs. The submission's nonce lets its language switch ask for the same
     receipt again (POST /<lang>/receipt), so the token survives it without being stored anywhere
-    on the device; the page only holds it, as it holds the token."""
-    return {"receipt": receipt, "contacts": intake().contacts, "nonce": nonce, "csrf_token": csrf.token()}
+    on the device; the page only holds it, as it holds the token. Its emergency help is open if
+    the report was urgent or, known here only for a report the server sealed, said that someone
+    is detained or missing."""
+    return {
+        "receipt": receipt,
+        "contacts": intake().contacts,
+        "nonce": nonce,
+        "csrf_token": csrf.token(),
+        "help_open": situation in HELP_SITUATIONS,
+    }
 
 
 def lookup_failed(message: str, code: int = 400, token_text: str = "") -> tuple[str, int]:
     """The token form again, saying why the token did not open a case."""
     page = render_template(
-        "status_lookup.html", csrf_token=csrf.token(), **challenges(), error=message, typed=token_text
+        "status_lookup.html",
+        csrf_token=csrf.token(),
+        **challenges(),
+        error=message,
+        typed=token_text,
+        contacts=intake().contacts,
     )
     return page, code
 
@@ -114,6 +128,7 @@ def no_match(token_text: str) -> tuple[str, int]:
 
 def status_page(reporter: Reporter, notice: str = "", message: str = "") -> str:
     standing = intake().filing.standing(reporter)
+    limits = intake().settings
     return render_template(
         "status.html",
         view=standing.view,
@@ -127,7 +142,10 @@ def status_page(reporter: Reporter, notice: str = "", message: str = "") -> str:
         intake_public_key=standing.intake_key.text,
         reporter_public_key=_text(reporter.keys.public),
         case_context=standing.case_context.decode(),
-        max_file_mb=intake().settings.max_file_bytes // (1024 * 1024),
+        contacts=intake().contacts,
+        max_file_mb=limits.max_file_bytes // (1024 * 1024),
+        max_total_mb=limits.max_total_bytes // (1024 * 1024),
+        max_files=limits.max_files,
     )
 
 

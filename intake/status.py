@@ -20,7 +20,7 @@ from .sealed_request import sealed_files
 
 @bp.get("/status")
 def status_lookup() -> ResponseReturnValue:
-    return render_template("status_lookup.html", csrf_token=csrf.token(), **challenges())
+    return render_template("status_lookup.html", csrf_token=csrf.token(), **challenges(), contacts=intake().contacts)
 
 
 @bp.post("/status")

@@ -13,7 +13,7 @@ const b64u = b => {
   return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 };
 const unb64u = s => Uint8Array.from(atob(s.replace(/-/g, '+').replace(/_/g, '/')), c => c.charCodeAt(0));
-const fill = (t, v) => t.replace(/\{(\w+)\}/g, (_, k) => v[k]);
+const fill = (t, v) => (t || '').replace(/\{(\w+)\}/g, (_, k) => v[k]);
 const strings = $('#strings') ? $('#strings').dataset : {};
 const say = (t, v = {}) => { const p = $('#progress'); if (p) p.textContent = fill(t || '', v); };
 
@@ -75,6 +75,11 @@ async function upload(u, chunks, n, total) {
   }
 }
 
+// Photos (JPEG, PNG) are cleaned here; anything else but plain text (videos, audio, PDFs, office
+// documents...) often names who made it, where and when, and the reporter is told so plainly.
+const PHOTO = /^(image\/(jpe?g|pjpeg|(x-)?png)|application\/octet-stream|)$/;
+const isPhoto = (f, b) => PHOTO.test(f.type) && (b[0] === 0xff && b[1] === 0xd8 || b[0] === 0x89 && b[1] === 0x50);
+
 // Files: strip photo metadata unless the reporter keeps the original, check limits, seal.
 async function readFiles(form, notes) {
   const input = form.elements.files, keep = form.elements.keep_original?.checked;
@@ -85,7 +90,8 @@ async function readFiles(form, notes) {
     if (f.size > d.maxFile * mb) throw fill(strings.tooBig, { name: f.name, mb: d.maxFile });
     sum += f.size;
     let bytes = new Uint8Array(await f.arrayBuffer());
-    if (/^(image\/(jpe?g|png)|application\/octet-stream|)$/.test(f.type)) {
+    if (!isPhoto(f, bytes)) { if (!/^text\/(plain|csv)$/.test(f.type)) lines.push(fill(strings.kept, { name: f.name })); }
+    else {
       const { stripMetadata } = await import('./strip.js');
       const r = stripMetadata(bytes, f.type);
       lines.push(r.removed.length ? fill(strings.removed, { name: f.name }) + ' ' + r.removed.map(c => strings[c] || c).join(', ')
@@ -94,8 +100,8 @@ async function readFiles(form, notes) {
     }
     out.push({ f, bytes });
   }
-  if (sum > (d.maxTotal || 1e9) * mb) throw fill(strings.total, { mb: d.maxTotal });
   if (notes) notes.textContent = lines.join('\n');
+  if (sum > (d.maxTotal || 1e9) * mb) throw fill(strings.total, { mb: d.maxTotal });
   return out;
 }
 
@@ -135,13 +141,30 @@ function guard(form, run) {
   });
 }
 
+// Emergency help is open in the HTML (a page without JavaScript cannot open it on an answer);
+// here it opens only while an answer it names (data-when="name=value ...") is chosen.
+const HELP_SITUATIONS = ['detained', 'missing'];
+function emergencyHelp(form) {
+  const boxes = [...form.querySelectorAll('details.sos[data-when]')];
+  const update = () => {
+    for (const box of boxes) {
+      box.open = box.dataset.when.split(' ').some(w => { const [n, v] = w.split('='); return !!form.querySelector(`input[name="${n}"][value="${v}"]:checked`); });
+    }
+  };
+  update();
+  form.addEventListener('change', e => { if (e.target.type === 'radio') update(); });
+}
+
+function fileNotes(form) {
+  form.addEventListener('change', e => {
+    if (e.target.name === 'files' || e.target.name === 'keep_original') readFiles(form, $('#file-notes', form)).then(() => say(''), m => say(m));
+  });
+}
+
 const report = $('#report');
 if (report) {
-  const box = $('#emergency');
-  report.addEventListener('change', e => {
-    if (e.target.name === 'danger') box.open = e.target.value === 'yes';
-    if (e.target.name === 'files' || e.target.name === 'keep_original') readFiles(report, $('#file-notes')).catch(m => say(m));
-  });
+  emergencyHelp(report);
+  fileNotes(report);
   guard(report, async () => {
     const text = report.elements.what_happened;
     if (!text.value.trim()) { say(text.dataset.required); text.setAttribute('aria-invalid', 'true'); text.focus(); throw text.dataset.required; }
@@ -169,6 +192,8 @@ if (report) {
     // The page's own language links would lose the token: the receipt brings a switch that keeps it.
     $('body > nav.langs')?.remove();
     document.title = $('#receipt').dataset.title;
+    const help = $('#receipt-help');
+    if (help && HELP_SITUATIONS.includes(answers.situation)) help.hidden = false;
     printButton();
     await sendFiles(j.uploads, sealed);
   });
@@ -176,6 +201,7 @@ if (report) {
 
 const followUp = $('#follow-up');
 if (followUp) {
+  fileNotes(followUp);
   guard(followUp, async () => {
     const d = followUp.dataset, text = followUp.elements.message.value.trim(), ctx = enc.encode(d.context);
     const files = await readFiles(followUp, $('#file-notes'));
