@@ -24,7 +24,7 @@ from .languages import DEFAULT, LANGUAGES
 
 #: The report form's "not in the list" choice; the place is then written in ``country_other``.
 OTHER = "other"
-MAX_TEXT = 200
+MAX_TEXT = 400  # twice the form field, as report_schema allows
 
 # CLDR territories that are not ISO 3166-1 countries: unknown region, groupings (EU, eurozone,
 # UN, outlying Oceania), pseudo-locales, and the "exceptionally reserved" codes (Ascension,
@@ -44,6 +44,9 @@ CODES: frozenset[str] = frozenset(
 )
 
 
+_ARABIC = str.maketrans("أإآٱى", "ااااي")  # hamza and wasla forms with alif, alif maqsura with ya
+
+
 def _sort_key(lang: str, name: str) -> tuple[str, str]:
     """An ordering acceptable to readers of ``lang`` without ICU (which Babel does not ship).
 
@@ -58,7 +61,7 @@ def _sort_key(lang: str, name: str) -> tuple[str, str]:
     elif lang == "ru":
         text = text.replace("ё", "е")
     elif lang == "ar":
-        text = text.translate(str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي"}))
+        text = text.translate(_ARABIC)
     base = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
     return base, name
 
