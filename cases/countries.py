@@ -24,7 +24,6 @@ from .languages import DEFAULT, LANGUAGES
 
 #: The report form's "not in the list" choice; the place is then written in ``country_other``.
 OTHER = "other"
-MAX_TEXT = 400  # twice the form field, as report_schema allows
 
 # CLDR territories that are not ISO 3166-1 countries: unknown region, groupings (EU, eurozone,
 # UN, outlying Oceania), pseudo-locales, and the "exceptionally reserved" codes (Ascension,
@@ -107,17 +106,12 @@ def match(text: str) -> str | None:
     return _by_name().get(_key(text))
 
 
-def clean(text: str) -> str:
-    """Free text as a country value: no control or format characters, single spaces, bounded."""
-    kept = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
-    return " ".join(kept.split())[:MAX_TEXT]
-
-
 def canonical(value: object) -> str:
-    """A code, or free text that is no country's name, or "" (idempotent)."""
+    """A code, or free text that is no country's name (trimmed, otherwise as written: every
+    reader escapes it, and statistics clean it further), or "" (idempotent)."""
     if not isinstance(value, str):
         return ""
-    text = clean(value)
+    text = value.strip()
     if text in CODES:
         return text
     if text == OTHER:
