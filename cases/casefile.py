@@ -166,12 +166,13 @@ def language_name(code: str) -> str:
         return text or "not stated"
 
 
-def _groups(report: Report | None, tr: reading.Translate) -> list[Group]:
-    """Every answered question, labelled, in the form's order (danger first)."""
+def _groups(report: Report | None, tr: reading.Translate, lang: str) -> list[Group]:
+    """Every answered question, labelled, in the form's order (danger first); a country named
+    in the caseworker's language with its code."""
     answers = report.answers if report else {}
     return [
         Group(title, [Answer(q.name, tr(q.label), shown, q.kind in FREE_TEXT) for q, shown in rows])
-        for title, rows in reading.answer_sections(answers, tr)
+        for title, rows in reading.answer_sections(answers, tr, lang=lang)
     ]
 
 
@@ -258,7 +259,7 @@ def load(session: Session, case: Case, keys: Keys, language: str) -> CaseFile:
         report=report,
         report_problem=problem,
         language=language_name(report.lang) if report else "",
-        groups=_groups(report, tr),
+        groups=_groups(report, tr, language),
         consent=Consent.from_answers(answers),
         consents=reading.consent_rows(answers, tr),
         triage=_triage(keys, case),

@@ -17,7 +17,7 @@ from typing import NamedTuple
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from . import audit, inbox_index
+from . import audit, countries, inbox_index
 from .clock import today
 from .config import Settings
 from .db import Database
@@ -41,6 +41,15 @@ class StaleRules:
         return cls(settings.stale_ack_days, settings.stale_idle_days)
 
 
+def _country_matches(wanted: str, stored: object) -> bool:
+    """A code matches that country; "other" matches every place written out (not in the list)."""
+    if not isinstance(stored, str) or not stored:
+        return False
+    if wanted == countries.OTHER:
+        return stored not in countries.CODES
+    return stored == wanted
+
+
 @dataclass(frozen=True)
 class Filters:
     """What the inbox is narrowed to; the web layer checks the parameters before building one."""
@@ -48,7 +57,7 @@ class Filters:
     status: Status | None = None
     urgent: bool | None = None
     act: str = ""
-    country: str = ""
+    country: str = ""  # an ISO 3166-1 code, or "other" (cases.countries)
     un: str = ""
     assignee: str = ""  # "", "me", "nobody" or a caseworker id
     unread: bool = False
@@ -73,7 +82,7 @@ class Filters:
             return False
         if self.un and self.un not in entry.get("un_link", []):
             return False
-        if self.country and self.country.casefold() not in entry.get("country", "").casefold():
+        if self.country and not _country_matches(self.country, entry.get("country")):
             return False
         return not (self.unread and not row.unread)
 

@@ -29,7 +29,7 @@ from crypto.errors import OpenError
 from crypto.inbox_index import EntryCipher, derive_key
 from crypto.keys import PrivateKey
 
-from . import errors, reading
+from . import countries, errors, reading
 from .consent import Consent
 from .conversation import context
 from .keyring import Keyring
@@ -42,7 +42,10 @@ VERIFICATION = ("unverified", "credible", "confirmed")
 MAX_TEXT = 200
 # 2: reports are validated (report_schema), and a malformed one is marked "invalid" with its reason;
 # entries of version 1 may hold what a malformed report said, so they are rebuilt.
-ENTRY_VERSION = 3
+# 3: "country" is an ISO 3166-1 code where the report or triage names a country (cases.countries);
+# 4: consent_act and consent_publish are the consent that counts (the person affected's included).
+# Older entries are rebuilt.
+ENTRY_VERSION = 4
 MAX_ITEMS = 32
 _BATCH = 500  # ids per IN (...) query: well under SQLite's parameter limit
 
@@ -141,7 +144,7 @@ def entry_from(report: Report | None, triage: Mapping[str, Any] | None, problem:
     consent = Consent.from_answers(answers)  # what counts, the person affected's answers included
     entry: Entry = {
         "v": ENTRY_VERSION,
-        "country": _text(answers.get("country")),
+        "country": countries.resolve(answers.get("country"), answers.get("country_other"))[:MAX_TEXT],
         "act_types": _items(answers.get("act_types")),
         "un_link": _items(answers.get("un_link")),
         "situation": _text(answers.get("situation")),
@@ -155,7 +158,7 @@ def entry_from(report: Report | None, triage: Mapping[str, Any] | None, problem:
         entry["unreadable"] = True
     if triage:
         # Only what a caseworker actually filled in overrides the reporter's answer.
-        if country := _text(triage.get("country")):
+        if country := countries.resolve(triage.get("country"), triage.get("country_other"))[:MAX_TEXT]:
             entry["country"] = country
         for name in ("act_types", "un_link"):
             if values := _items(triage.get(name)):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import countries
+
 
 def N_(text: str) -> str:
     """Mark a string for translation without translating it here (no Flask in this package)."""
@@ -25,7 +27,7 @@ class Choice:
 @dataclass(frozen=True)
 class Question:
     name: str
-    kind: str  # "textarea" | "text" | "one" (radio) | "many" (checkboxes)
+    kind: str  # "textarea" | "text" | "one" (radio) | "many" (checkboxes) | "country" (cases.countries)
     label: str
     help: str = ""
     choices: tuple[Choice, ...] = ()
@@ -33,6 +35,8 @@ class Question:
     max_length: int = 200
 
     def values(self) -> set[str]:
+        if self.kind == "country":
+            return {*countries.CODES, countries.OTHER}
         return {c.value for c in self.choices}
 
 
@@ -114,7 +118,10 @@ SECTIONS: tuple[Section, ...] = (
                 N_("When did it happen?"),
                 N_("A day, a month or a year is enough. Write 'still happening' if it goes on."),
             ),
-            Question("country", "text", N_("In which country?")),
+            # A list of ISO 3166-1 codes named from CLDR in the reporter's language (cases.countries),
+            # "" (not answered) or "other"; a place not in the list goes in country_other.
+            Question("country", "country", N_("In which country?"), max_length=8),
+            Question("country_other", "text", N_("Not in the list? Write the country or place here.")),
             Question(
                 "place",
                 "text",

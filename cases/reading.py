@@ -20,8 +20,9 @@ from crypto.errors import OpenError
 from crypto.keys import PrivateKey
 from crypto.stream import Manifest
 
-from . import bounded_json, report_schema
+from . import bounded_json, countries, report_schema
 from .consent import AFFECTED_FIELDS, FIELDS, Consent
+from .languages import DEFAULT
 from .languages import catalogue as catalogue
 from .models import Attachment, Case, Caseworker, Submission
 from .questionnaire import DANGER, QUESTIONS, SECTIONS, Question
@@ -46,17 +47,22 @@ def answered(value: object) -> bool:
     return value not in (None, "", [], {})
 
 
-def display(question: Question, value: object, tr: Translate) -> list[str]:
+def display(question: Question, value: object, tr: Translate, lang: str = DEFAULT) -> list[str]:
     """An answer as lines in the caseworker's language: choices labelled, values we do not
-    know as given, blanks left out (so an unanswered question shows nothing)."""
+    know as given, blanks left out (so an unanswered question shows nothing). A country is
+    named in ``lang`` with its code, "Kenya (KE)"; a place not in the list as written."""
     if not answered(value):
         return []
+    if question.kind == "country":
+        return [countries.label(country, lang)] if (country := countries.canonical(value)) else []
     labels = {c.value: c.label for c in question.choices} if question.kind in CHOICE_KINDS else {}
     values = value if isinstance(value, list | tuple) else [value]
     return [tr(labels[v]) if v in labels else str(v) for v in values if v not in (None, "")]
 
 
-def answer_sections(answers: Mapping[str, Any], tr: Translate, *, leave_out: Iterable[str] = ()) -> Labelled:
+def answer_sections(
+    answers: Mapping[str, Any], tr: Translate, *, leave_out: Iterable[str] = (), lang: str = DEFAULT
+) -> Labelled:
     """Every answered question of the form, in its order, section by section (titles translated).
 
     The danger question stands before the first section, untitled. Keys the form does not know
@@ -65,7 +71,9 @@ def answer_sections(answers: Mapping[str, Any], tr: Translate, *, leave_out: Ite
     skip = frozenset(leave_out)
     sections = []
     for title, questions in (("", (DANGER,)), *((s.title, s.questions) for s in SECTIONS)):
-        rows = [(q, shown) for q in questions if q.name not in skip and (shown := display(q, answers.get(q.name), tr))]
+        rows = [
+            (q, shown) for q in questions if q.name not in skip and (shown := display(q, answers.get(q.name), tr, lang))
+        ]
         if rows:
             sections.append((tr(title) if title else "", rows))
     return sections

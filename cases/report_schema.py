@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import countries
 from .bounded_json import BoundedJSONError, Bounds, loads
 from .questionnaire import QUESTIONS
 
@@ -73,4 +74,19 @@ def parse(plaintext: bytes) -> Report:
     if not isinstance(lang, str) or len(lang) > MAX_LANG:
         raise Unreadable("its language is not a short text")
     typed = {name: value for name in QUESTIONS if (value := _answer(name, answers.get(name))) is not None}
-    return Report(lang=lang, answers=typed, raw=document)
+    return Report(lang=lang, answers=_country(typed), raw=document)
+
+
+def _country(answers: dict[str, Answer]) -> dict[str, Answer]:
+    """``country`` as one country value (cases.countries): the listed code, else the reporter's
+    words, read as a code where they name a country in one of the six languages. That is how
+    reports sealed before the list, whose ``country`` is free text, are migrated: on reading,
+    since only the desk can open them. ``country_other`` stays only if it says more than that."""
+    chosen, other = answers.get("country"), answers.get("country_other")
+    country = countries.resolve(chosen, other)
+    answers.pop("country", None)
+    if country:
+        answers["country"] = country
+    if isinstance(other, str) and countries.canonical(chosen) == "" and countries.resolve("", other) == country:
+        answers.pop("country_other", None)  # it was the country, and is now said once
+    return answers

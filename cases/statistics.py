@@ -21,8 +21,11 @@ know it is at least k); if nothing does, the whole table is withheld. Act types 
 mechanisms are multi-valued (a case may have none or several), so their cells sum to nothing
 fixed and "<k" alone protects them.
 
-Country is free text a reporter (or caseworker) typed. A value fewer than k cases share could be
-a town or a name, so it is never printed: such values are pooled into one "(other)" cell. Act
+Country is an ISO 3166-1 code where the reporter or a caseworker chose it from the list (or wrote
+a country's name in full, cases.countries), so one country is one cell whatever the language;
+otherwise it is free text someone typed. A value fewer than k cases share could be a town or a
+name, so it is never printed: such values are pooled into one "(other)" cell. Tables hold the
+codes; pages and the CSV name them in English with the code, "Kenya (KE)". Act
 types and UN mechanisms are kept only if they are in the form's vocabulary, so a hostile client
 cannot put words into the public tables through them.
 """
@@ -38,6 +41,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import countries
 from .consent import Consent
 from .questionnaire import QUESTIONS
 
@@ -88,6 +92,17 @@ def clean_country(value: str) -> str:
     return " ".join(kept.split())[:MAX_COUNTRY]
 
 
+def _country(values: Mapping[str, Any]) -> str:
+    """The code, or the cleaned free text, of a report's answers, a triage or an index entry."""
+    country = countries.resolve(values.get("country"), values.get("country_other"))
+    return country if country in countries.CODES else clean_country(country)
+
+
+def country_label(value: str) -> str:
+    """A country cell as published: "Kenya (KE)" for a code (CLDR's English name)."""
+    return countries.label(value, "en")
+
+
 def facts(received_on: dt.date, answers: Mapping[str, Any], triage: Mapping[str, Any] | None = None) -> Facts:
     """A case's facts: the reporter's answers, overridden by what a caseworker filled in on triage.
 
@@ -95,7 +110,7 @@ def facts(received_on: dt.date, answers: Mapping[str, Any], triage: Mapping[str,
     verification has not decided the country is unknown).
     """
     triage = triage or {}
-    country = clean_country(_text(triage.get("country"))) or clean_country(_text(answers.get("country")))
+    country = _country(triage) or _country(answers)
     act_types = _vocabulary("act_types", triage.get("act_types")) or _vocabulary("act_types", answers.get("act_types"))
     un_link = _vocabulary("un_link", triage.get("un_link")) or _vocabulary("un_link", answers.get("un_link"))
     return Facts(
@@ -111,14 +126,15 @@ def facts(received_on: dt.date, answers: Mapping[str, Any], triage: Mapping[str,
 def count(cases: Iterable[Facts]) -> dict[str, Counter[str]]:
     """Raw counts per dimension over the cases that may be published (never shown as they are)."""
     tables: dict[str, Counter[str]] = {d: Counter() for d in DIMENSIONS}
-    spellings: dict[str, Counter[str]] = {}
+    spellings: dict[tuple[bool, str], Counter[str]] = {}
     for case in cases:
         if case.publish not in PUBLISHABLE or case.verification not in VERIFIED:
             continue
         tables["month"][case.month] += 1
         tables["act_type"].update(case.act_types)
         tables["un_link"].update(case.un_link)
-        key = case.country.casefold()
+        # A code is its own group; free text groups by its case-folded spelling, apart from codes.
+        key = (True, case.country) if case.country in countries.CODES else (False, case.country.casefold())
         spellings.setdefault(key, Counter())[case.country] += 1
     for variants in spellings.values():
         # The most common spelling names the group ("Kenya" over "kenya"); ties alphabetical.
@@ -212,7 +228,8 @@ def csv_rows(aggregate: Mapping[str, Any]) -> list[list[str]]:
         if table is None:
             rows.append([dimension, "(all values)", WITHHELD])
             continue
-        rows.extend([dimension, _spreadsheet_safe(value), shown] for value, shown in table)
+        named = country_label if dimension == "country" else str
+        rows.extend([dimension, _spreadsheet_safe(named(value)), shown] for value, shown in table)
     return rows
 
 

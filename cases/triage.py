@@ -10,6 +10,11 @@ Layout (version 1)::
     {"v": 1, "verification": "unverified", "act_types": [...], "perpetrator": [...],
      "un_link": [...], "country": "...", "referrals": [{"to": "...", "on": "YYYY-MM-DD",
      "outcome": "...", "authorities": false}]}
+
+``country`` is one country value (cases.countries): an ISO 3166-1 code, or the place as a
+caseworker wrote it when it is not in the list. The form sends a list choice (``country``: a
+code, "" or "other") and ``country_other``; a triage stored before the list held free text, read
+as its code where it names a country.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from crypto.envelope import Purpose, open_envelope, seal
 from crypto.errors import OpenError
 from crypto.keys import PrivateKey
 
-from . import bounded_json, errors
+from . import bounded_json, countries, errors
 from .conversation import context
 from .intake_keys import current
 from .models import Case
@@ -124,6 +129,13 @@ def referral(to: object, on: object, outcome: object = "", authorities: object =
     return Referral(recipient, _day(str(on)), _text(outcome, MAX_OUTCOME, "the outcome"), bool(authorities))
 
 
+def _country(raw: Mapping[str, Any], strict: bool) -> str:
+    chosen = _text(raw.get("country"), MAX_COUNTRY, "the country")
+    if strict and chosen not in ("", countries.OTHER, *countries.CODES) and "country_other" in raw:
+        raise Invalid("country: a value is not in the list")
+    return countries.resolve(chosen, _text(raw.get("country_other"), MAX_COUNTRY, "the country"))[:MAX_COUNTRY]
+
+
 def normalise(raw: Mapping[str, Any], strict: bool = True) -> Triage:
     """A valid triage from a form (strict), or from storage (lenient: a value the
     questionnaire has since dropped is left out rather than locking the case's triage)."""
@@ -138,7 +150,7 @@ def normalise(raw: Mapping[str, Any], strict: bool = True) -> Triage:
         act_types=_pick("act_types", raw.get("act_types") or [], strict),
         perpetrator=_pick("perpetrator", raw.get("perpetrator") or [], strict),
         un_link=_pick("un_link", raw.get("un_link") or [], strict),
-        country=_text(raw.get("country"), MAX_COUNTRY, "the country"),
+        country=_country(raw, strict),
         referrals=tuple(
             referral(r.get("to", ""), r.get("on", ""), r.get("outcome", ""), r.get("authorities", False))
             for r in referrals
@@ -149,8 +161,7 @@ def normalise(raw: Mapping[str, Any], strict: bool = True) -> Triage:
 def suggested(answers: Mapping[str, object]) -> Triage:
     """What the reporter said, as a starting point for a first triage (nothing is stored)."""
     raw: dict[str, Any] = {name: value for name in CHOICE_FIELDS if isinstance(value := answers.get(name), list)}
-    country = answers.get("country")
-    raw["country"] = country[:MAX_COUNTRY] if isinstance(country, str) else ""
+    raw["country"] = countries.resolve(answers.get("country"), answers.get("country_other"))[:MAX_COUNTRY]
     return normalise(raw, strict=False)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import g, render_template
 from flask.typing import ResponseReturnValue
 
-from cases import case_actions, casefile, errors, triage
+from cases import case_actions, casefile, countries, errors, triage
 from cases.clock import today
 from cases.models import Status
 from cases.questionnaire import QUESTIONS, STAGES
@@ -33,6 +33,8 @@ def view(case_id: str) -> ResponseReturnValue:
             staff=case_actions.staff_choices(session),
             tr=catalogue(g.user.language).gettext,
             questions=QUESTIONS,
+            country_choices=countries.choices(g.user.language),
+            country_codes=countries.CODES,
             verification=triage.VERIFICATION,
             statuses=[(s.value, STAGES[s.value][0]) for s in Status],
             stage=STAGES[page.case.status.value][0],

@@ -40,11 +40,11 @@ def case_json(case_id: str) -> ResponseReturnValue:
     return response
 
 
-def triage_rows(triage: Triage, tr: Translate) -> list[tuple[str, list[str]]]:
+def triage_rows(triage: Triage, tr: Translate, lang: str) -> list[tuple[str, list[str]]]:
     """The caseworkers' triage, labelled like the form (referrals are listed apart)."""
     rows = [("Verification", [triage.verification])]
     for name in (*CHOICE_FIELDS, "country"):
-        if shown := display(QUESTIONS[name], getattr(triage, name), tr):
+        if shown := display(QUESTIONS[name], getattr(triage, name), tr, lang):
             rows.append((tr(QUESTIONS[name].label), shown))
     return rows
 
@@ -65,6 +65,6 @@ def case_print(case_id: str) -> ResponseReturnValue:
             exported_on=today().isoformat(),
             stage=STAGES[opened.case.status.value][0],
             consent_fields=CONSENT_FIELDS,
-            triage=triage_rows(stored, tr) if stored else [],
+            triage=triage_rows(stored, tr, g.user.language) if stored else [],
             referrals=stored.referrals if stored else (),
         )

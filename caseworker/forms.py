@@ -28,7 +28,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from cases import triage
+from cases import countries, triage
 from cases.models import Role, Status
 from cases.questionnaire import QUESTIONS
 
@@ -100,13 +100,25 @@ class AssignForm(DeskForm):
     to = IntegerField("Assign to", [Optional(), _ascii_id, NumberRange(min=1, max=MAX_ROW_ID)])
 
 
+# A list choice: an ISO 3166-1 code, "other" (a place written out) or nothing.
+_COUNTRY = AnyOf(("", countries.OTHER, *countries.CODES), "not one of the choices")
+
+
 class TriageForm(DeskForm):
     urgent = BooleanField("Urgent", false_values=("", "0", "false"))
     verification = StringField("Verification", [AnyOf(("", *triage.VERIFICATION))], default="")
     act_types = SelectMultipleField("Kind of reprisal", choices=triage.choices("act_types"))
     perpetrator = SelectMultipleField("Perpetrator", choices=triage.choices("perpetrator"))
     un_link = SelectMultipleField("UN mechanism", choices=triage.choices("un_link"))
-    country = StringField("Country", [Length(max=triage.MAX_COUNTRY)], filters=[_text], default="")
+    country = StringField(
+        "Country",
+        [AnyOf(("", countries.OTHER, *countries.CODES), "not one of the choices")],
+        filters=[_text],
+        default="",
+    )
+    country_other = StringField(
+        "Country not in the list", [Length(max=triage.MAX_COUNTRY)], filters=[_text], default=""
+    )
 
 
 class ReferralForm(DeskForm):
@@ -141,7 +153,13 @@ class InboxFilterForm(DeskForm):
     status = SelectField("Stage", choices=["", *(s.value for s in Status)], default="")
     urgent = SelectField("Urgency", choices=["", "yes", "no"], default="")
     act = StringField("Kind of reprisal", [Length(max=MAX_FILTER)], default="")
-    country = StringField("Country", [Length(max=MAX_FILTER)], filters=[_text], default="")
+    # A code, or "other" for the places written out; anything else is not one of the choices.
+    country = StringField(
+        "Country",
+        [AnyOf(("", countries.OTHER, *countries.CODES), "not one of the choices")],
+        filters=[_text],
+        default="",
+    )
     un = StringField("UN mechanism", [Length(max=MAX_FILTER)], default="")
     assignee = StringField("Assigned to", [Length(max=10)], default="")  # "", me, nobody or an id
     unread = SelectField("Unread", choices=["", "yes"], default="")

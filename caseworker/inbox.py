@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, current_app, g, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from cases import inbox
+from cases import countries, inbox
 from cases.models import Status
 from cases.questionnaire import QUESTIONS, STAGES
 
@@ -80,4 +80,6 @@ def inbox_page() -> ResponseReturnValue:
         situation_labels=SITUATION_LABELS,
         status_labels=STATUS_LABELS,
         alert_situations=inbox.ALERT_SITUATIONS,
+        country_choices=countries.choices(g.user.language),
+        country_label=lambda value: countries.label(value, g.user.language),
     )

@@ -12,7 +12,7 @@ import io
 from flask import Blueprint, Response, abort, g, render_template
 from flask.typing import ResponseReturnValue
 
-from cases import audit, statistics, statistics_snapshot
+from cases import audit, countries, statistics, statistics_snapshot
 from cases.models import Role
 from cases.questionnaire import QUESTIONS
 
@@ -52,6 +52,7 @@ def _figures() -> statistics_snapshot.Figures:
 
 def _labels() -> dict[str, dict[str, str]]:
     return {
+        "country": {code: statistics.country_label(code) for code in countries.CODES},
         "act_type": {c.value: c.label for c in QUESTIONS["act_types"].choices},
         "un_link": {c.value: c.label for c in QUESTIONS["un_link"].choices},
     }

@@ -77,6 +77,8 @@ def _question_field(question: Question) -> Field:
         return RadioField(choices=choices, validators=[Optional()], validate_choice=False)
     if question.kind == "many":
         return SelectMultipleField(choices=choices, validate_choice=False)
+    if question.kind == "country":  # a <select> of codes, checked in ReportFields.validate
+        return StringField(filters=[_text])
     checks: list[Any] = [_at_most(question.max_length)]
     if question.required:
         checks.insert(0, DataRequired(REQUIRED))
@@ -93,7 +95,7 @@ class ReportFields(PaidForm):
         ok = bool(super().validate(extra_validators))
         # Choices are checked here with a plain message, not WTForms' own English one.
         for name, question in QUESTIONS.items():
-            if question.kind not in ("one", "many"):
+            if question.kind not in ("one", "many", "country"):
                 continue
             field = self[name]
             chosen = field.data if isinstance(field.data, list) else [field.data] if field.data else []

@@ -14,6 +14,7 @@ from flask import Blueprint, abort, g, render_template
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
+from cases import countries
 from cases.filing import Receipt, Reporter
 from cases.limits import RETRY_AFTER_SECONDS
 from cases.proof_of_work import Path, Payment
@@ -22,7 +23,7 @@ from cases.questionnaire import DANGER, SECTIONS
 from . import csrf
 from .context import intake
 from .forms import PaidForm
-from .i18n import LANGUAGES
+from .i18n import LANGUAGES, current
 from .notices import busy_notice, no_match_notice
 
 bp = Blueprint("reporter", __name__, url_prefix="/<lang>")
@@ -67,6 +68,7 @@ def show_form(
     page = render_template(
         "form.html",
         sections=SECTIONS,
+        country_choices=countries.choices(current().code),
         danger=DANGER,
         values=values,
         errors=errors or {},

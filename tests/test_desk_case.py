@@ -242,7 +242,8 @@ def test_triage_is_stored_only_sealed_and_read_back(desk_app, desk_client, datab
         "act_types": ["threats", "arrest_detention"],
         "perpetrator": ["security_forces"],
         "un_link": ["upr"],
-        "country": f"Country {CANARY}",
+        "country": "other",  # not in the list: written out
+        "country_other": f"Country {CANARY}",
     }
     assert post(desk_client, desk_app, filed.case_id, "/triage", form).status_code == 303
     assert (
@@ -285,7 +286,12 @@ def test_triage_is_stored_only_sealed_and_read_back(desk_app, desk_client, datab
 
 def test_triage_refuses_values_outside_the_lists_and_stores_nothing(desk_app, desk_client, database, settings) -> None:
     filed = file_case(database, settings, {"what_happened": "x"})
-    for bad in ({"verification": "certain"}, {"act_types": ["<script>"]}, {"country": "x" * 201}):
+    for bad in (
+        {"verification": "certain"},
+        {"act_types": ["<script>"]},
+        {"country": "other", "country_other": "x" * 201},
+        {"country": "Atlantis"},
+    ):
         response = post(desk_client, desk_app, filed.case_id, "/triage", {"verification": "credible", **bad})
         assert response.status_code == 400
     with database.session() as session:
@@ -298,7 +304,13 @@ def test_triage_rebuilds_the_inbox_index_when_it_exists(desk_app, desk_client, d
     from crypto.inbox_index import EntryCipher
 
     filed = file_case(database, settings, {"what_happened": "x", "country": "Reported", "consent_act": "yes"})
-    post(desk_client, desk_app, filed.case_id, "/triage", {"verification": "credible", "country": "Triaged"})
+    post(
+        desk_client,
+        desk_app,
+        filed.case_id,
+        "/triage",
+        {"verification": "credible", "country": "other", "country_other": "Triaged"},
+    )
     with database.session() as session:
         case = session.get_one(Case, filed.case_id)
         admin_worker = session.scalars(select(Caseworker).where(Caseworker.username == "admin")).one()
@@ -617,7 +629,7 @@ def test_every_action_leaves_exactly_its_audit_event(desk_app, desk_client, data
     attachment_id = _attachment_ids(database, filed.case_id)["a.txt"]
     csrf = csrf_of(desk_client, desk_app, f"/cases/{filed.case_id}")  # one view, one decryption
     steps = [
-        ("/triage", {"verification": "credible", "country": CANARY}),
+        ("/triage", {"verification": "credible", "country": "other", "country_other": CANARY}),
         ("/referrals", {"to": CANARY, "on": "2024-05-02"}),
         ("/referrals/0", {"outcome": CANARY}),
         ("/assign", {"to": str(installed_admin_id(database))}),

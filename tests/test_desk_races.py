@@ -140,7 +140,9 @@ def test_triage_update_racing_referral_add_keeps_both(desk: Desk) -> None:
 
         def act(i: int, n: int = n) -> TestResponse:
             if i == 0:
-                return desk.post(0, "/triage", {"verification": "credible", "country": f"Country {n}"})
+                return desk.post(
+                    0, "/triage", {"verification": "credible", "country": "other", "country_other": f"Country {n}"}
+                )
             return desk.post(1, "/referrals", {"to": f"Rapporteur {n}", "on": "2026-01-02"})
 
         expect(desk.race(act), 303)
@@ -170,7 +172,7 @@ def test_two_triage_updates_leave_one_whole_triage(desk: Desk) -> None:
     assert desk.post(0, "/referrals", {"to": "Kept", "on": "2026-01-02"}).status_code == 303
     for n in range(ROUNDS):
         countries = [f"Left {n}", f"Right {n}"]
-        data = [{"country": c, "urgent": "1" if i else ""} for i, c in enumerate(countries)]
+        data = [{"country": "other", "country_other": c, "urgent": "1" if i else ""} for i, c in enumerate(countries)]
         expect(desk.race(lambda i, data=data: desk.post(i, "/triage", data[i])), 303)
         stored = check(desk)
         assert stored["country"] in countries

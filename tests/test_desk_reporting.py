@@ -340,8 +340,10 @@ def test_statistics_count_consenting_cases_suppress_small_counts_and_serve_a_csv
     assert table[("act_type", "threats")] == "7"
     assert table[("act_type", "killing")] == "<5"
     assert table[("un_link", "upr")] == "<5" and table[("un_link", "hrc")] == "<5"
-    assert {v for d, v in table if d == "country"} == {"Kenya", statistics.OTHER}
-    assert table[("country", "Kenya")] == "5+" and table[("country", statistics.OTHER)] == "<5"
+    # Grouped by ISO code, named with CLDR's English name.
+    assert {v for d, v in table if d == "country"} == {"Kenya (KE)", statistics.OTHER}
+    assert table[("country", "Kenya (KE)")] == "5+" and table[("country", statistics.OTHER)] == "<5"
+    assert "<td>Kenya (KE)</td>" in html
     assert table[("month", "2025-03")] == "5+" and table[("month", "2025-04")] == "<5"
     assert not any("total" in v.lower() for _, v in table)
     details = [e.detail for e in _events(database, "statistics.export")]
@@ -365,7 +367,7 @@ def test_analysts_read_the_stored_aggregate_which_holds_only_suppressed_counts(d
         assert secret not in stored
     with database.session() as session:
         snapshot = statistics_snapshot.load(session)
-        assert snapshot is not None and snapshot["tables"]["country"] == [["Kenya", "5+"], ["(other)", "<5"]]
+        assert snapshot is not None and snapshot["tables"]["country"] == [["KE", "5+"], ["(other)", "<5"]]
     assert [e.detail for e in _events(database, "statistics.export")][-1] == "page (stored)"
 
 

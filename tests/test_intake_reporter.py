@@ -56,13 +56,15 @@ def test_every_question_is_on_the_form(intake_client) -> None:
 def test_missing_account_is_explained_and_nothing_is_lost(intake_client, database) -> None:
     fields = _form_fields(intake_client)
     response = intake_client.post(
-        "/en/report", data={**fields, "country": "Atlantis <b>", "act_types": ["threats", "surveillance"]}
+        "/en/report",
+        data={**fields, "country": "other", "country_other": "Atlantis <b>", "act_types": ["threats", "surveillance"]},
     )
     html = response.get_data(as_text=True)
     assert response.status_code == 400
     assert "It is the only question you must answer" in html
     assert 'aria-invalid="true"' in html and re.search(r'aria-describedby="[^"]*what_happened-error', html)
     assert 'value="Atlantis &lt;b&gt;"' in html  # kept, and escaped
+    assert '<option value="other" selected>' in html  # the list choice is kept too
     assert html.count("checked") >= 2
     assert _count(database) == 0
 

@@ -37,7 +37,8 @@ def fill_report(page, live, *, files: bool = True) -> None:
     page.check("input[name=danger][value=yes]")
     page.check("input[name=act_types][value=arrest_detention]")
     page.check("input[name=act_types][value=threats]")
-    page.fill("#f-country", f"Country {CANARY}")
+    page.select_option("#f-country", "KE")
+    page.fill("#f-country_other", f"Near the border {CANARY}")
     page.check("input[name=consent_act][value=yes]")
     page.check("input[name=consent_publish][value=anonymised]")
     if files:
@@ -99,6 +100,7 @@ def test_report_with_two_attachments_is_sealed_and_readable_by_staff(browser, li
     assert CANARY in answers["what_happened"] and answers["danger"] == "yes"
     assert sorted(answers["act_types"]) == ["arrest_detention", "threats"]
     assert answers["consent_publish"] == "anonymised"
+    assert answers["country"] == "KE" and answers["country_other"] == f"Near the border {CANARY}"
     names = [name for name, _ in files]
     assert names == sorted([f"{CANARY}.txt", "photo.png"])
     data = dict(files)
@@ -220,7 +222,7 @@ def test_usable_at_320_pixels_and_every_field_is_labelled(browser, live) -> None
     page.goto(live.url + "/en/")
     assert page.evaluate("document.documentElement.scrollWidth") <= 320
     unlabelled = page.evaluate(
-        """[...document.querySelectorAll('input:not([type=hidden]), textarea')]
+        """[...document.querySelectorAll('input:not([type=hidden]), textarea, select')]
            .filter(el => !el.labels || el.labels.length === 0).map(el => el.name)"""
     )
     assert unlabelled == []
