@@ -175,3 +175,103 @@ def test_pages_with_the_token_are_not_compressed(intake_client, forms_without_wa
     page = intake_client.post("/en/status", data={**lookup, "token": token}, headers=GZIP)
     assert page.status_code == 200 and 'id="follow-up"' in page.get_data(as_text=True)
     assert "Content-Encoding" not in page.headers
+
+
+# -- bytes on the wire, as Chromium receives them -----------------------------------------------
+
+
+def wire_bytes(browser: Any, url: str, js: bool = True) -> tuple[int, list[str]]:
+    """Bytes Chromium received (headers and body as shipped, every request of the load, in a fresh
+    context so nothing cached) and the URLs it asked for."""
+    context = browser.new_context(java_script_enabled=js)
+    try:
+        page = context.new_page()
+        cdp = context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        urls: list[str] = []
+        received: list[int] = []
+        cdp.on("Network.requestWillBeSent", lambda event: urls.append(event["request"]["url"]))
+        cdp.on("Network.loadingFinished", lambda event: received.append(int(event["encodedDataLength"])))
+        response = page.goto(url, wait_until="load")
+        assert response is not None and response.status == 200
+        assert response.headers.get("content-encoding") == "gzip"
+        page.wait_for_timeout(300)  # a late request (favicon) would still be counted
+        return sum(received), urls
+    finally:
+        context.close()
+
+
+@pytest.mark.slow
+def test_first_loads_fit_their_budgets_in_every_language(browser, live) -> None:
+    figures = {}
+    for lang in LANGUAGES:
+        for path, budget in ((f"/{lang}/", FORM_BUDGET), (f"/{lang}/status", STATUS_BUDGET)):
+            size, urls = wire_bytes(browser, live.url + path)
+            assert [u for u in urls if not u.endswith("/favicon.ico")] == [live.url + path], "one request"
+            figures[path] = size
+            assert size <= budget, f"{path}: {size} B on the wire, budget {budget} B"
+    print(figures)
+
+
+@pytest.mark.slow
+def test_the_inlined_scripts_run_under_the_policy(browser, live) -> None:
+    """JS on: no CSP refusal, app.js is alive (proof-of-work fills the solution); JS off: same page."""
+    page = open_page(browser, live, js=True)
+    refused: list[str] = []
+    page.on("console", lambda message: refused.append(message.text) if "Content Security" in message.text else None)
+    try:
+        page.goto(live.url + "/fr/status")
+        page.fill("#token", "1234 5678 9012 3456 7890")
+        page.click("form.pow button")
+        page.wait_for_load_state()
+        assert "1234" not in page.url
+        assert not page.js_errors and not refused, (page.js_errors, refused)
+    finally:
+        page.context.close()
+    assert wire_bytes(browser, live.url + "/ar/", js=False)[0] <= FORM_BUDGET
+
+
+# -- gunicorn with the deploy settings: compressed answers over real, and cut, connections --------
+
+
+@pytest.fixture
+def gunicorn(env: dict[str, str]) -> Iterator[Server]:
+    pytest.importorskip("gunicorn")
+    init(env)
+    with gunicorn_app("intake", env, RRI_INTAKE_WORKERS="2") as server:
+        yield server
+    assert "Traceback" not in server.log(), server.log()
+
+
+def _raw_get(port: int, path: str, read: int | None = None) -> tuple[bytes, bytes]:
+    """GET over a raw socket with Accept-Encoding: gzip; ``read`` bytes then a reset, or all."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
+        sock.sendall(request.encode())
+        data = b""
+        while read is None or len(data) < read:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        if read is not None:
+            import struct
+
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST
+    finally:
+        sock.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head, body
+
+
+@pytest.mark.slow
+def test_gzip_under_gunicorn_survives_cut_connections(gunicorn: Server) -> None:
+    for _ in range(6):  # readers that hang up mid-answer, on both workers
+        _raw_get(gunicorn.port, "/ar/", read=700)
+    time.sleep(0.3)
+    head, body = _raw_get(gunicorn.port, "/ar/")
+    headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:])
+    assert head.startswith(b"HTTP/1.1 200") and headers["Content-Encoding"] == "gzip"
+    assert int(headers["Content-Length"]) == len(body) <= FORM_BUDGET
+    assert zlib.decompress(body, wbits=31).decode().count("<main") == 1

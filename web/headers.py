@@ -18,7 +18,6 @@ if TYPE_CHECKING:  # typing only: this module imports no Flask at run time
     from flask import Flask
 
 
-
 def policy(scripts: Iterable[str] = ("'self'",), styles: Iterable[str] = ("'self'",)) -> str:
     """A Content-Security-Policy whose script and style sources are ``scripts`` and ``styles``
     (source expressions: ``'self'``, ``'sha256-…'``; none at all gives ``'none'``)."""
