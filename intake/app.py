@@ -107,6 +107,8 @@ def _inline_blocks(app: Flask) -> None:
     the intake's own scripts, which is how tests/test_browser_seal.py runs seal.js in Chromium.
     """
     inline = Inline.load()
+    for block in (inline.style, *inline.scripts.values()):
+        block.markup, block.hash  # noqa: B018 - built and checked now, once: never per request
     style = inline.style.hash
     policies = {
         (kind, styled): http.policy(
@@ -119,11 +121,11 @@ def _inline_blocks(app: Flask) -> None:
 
     def inline_style() -> Markup:
         g.inline_style = True
-        return inline.style.html()
+        return inline.style.markup
 
     def inline_script(kind: str) -> Markup:
         g.inline_script = kind
-        return inline.scripts[kind].html()
+        return inline.scripts[kind].markup
 
     app.jinja_env.globals.update(inline_style=inline_style, inline_script=inline_script)
 

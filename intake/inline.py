@@ -25,6 +25,7 @@ import base64
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from markupsafe import Markup
@@ -89,11 +90,12 @@ class Block:
     tag: str  # "script" or "style"
     text: str
 
-    @property
+    @cached_property
     def hash(self) -> str:
         return csp_hash(self.text)
 
-    def html(self) -> Markup:
+    @cached_property
+    def markup(self) -> Markup:
         opening = '<script type="module">' if self.tag == "script" else "<style>"
         # The sources are ours, read from intake/static; a "</" would end the element early.
         if f"</{self.tag}" in self.text.lower():
