@@ -7,6 +7,7 @@ DevTools protocol's ``encodedDataLength``), not as a gzip of the bodies.
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import socket
 import time
@@ -23,6 +24,7 @@ from .cli_helpers import init
 from .live import open_page
 from .production import Server, gunicorn_app
 from .reporter_helpers import PageFields
+from .test_browser_seal import _RESEAL_IN_PAGE, KAT_FILE
 
 FORM_BUDGET = 15 * 1024
 STATUS_BUDGET = 10 * 1024
@@ -229,6 +231,33 @@ def test_the_inlined_scripts_run_under_the_policy(browser, live) -> None:
     finally:
         page.context.close()
     assert wire_bytes(browser, live.url + "/ar/", js=False)[0] <= FORM_BUDGET
+
+
+@pytest.mark.slow
+def test_the_inlined_seal_js_reproduces_the_kat_in_chromium(browser, live) -> None:
+    """The sealing code as the form page ships it (not /static/seal.js) seals the KAT byte for byte."""
+    kat = json.loads(KAT_FILE.read_text(encoding="utf-8"))
+    page = open_page(browser, live, js=True)
+    try:
+        page.goto(live.url + "/en/")
+        script = page.eval_on_selector("script", "s => s.textContent")
+        found = re.search(r"^const sealModule = \(\(\) => \{\n.*?^\}\)\(\);$", script, re.DOTALL | re.MULTILINE)
+        assert found, "no seal.js scope in the page"
+        reseal = _RESEAL_IN_PAGE.replace(
+            "const seal = await import('/static/seal.js');", found.group(0) + "\nconst seal = sealModule;"
+        )
+        assert reseal != _RESEAL_IN_PAGE, "the KAT must run the page's copy, not /static/seal.js"
+        inputs = {
+            "recipient": kat["recipient"],
+            "envelopes": kat["envelopes"],
+            "streams": [{k: v for k, v in s.items() if k != "chunks"} for s in kat["streams"]],
+        }
+        resealed = page.evaluate(reseal, inputs)
+        assert not page.js_errors
+    finally:
+        page.context.close()
+    assert resealed["envelopes"] == [e["envelope"] for e in kat["envelopes"]]
+    assert resealed["streams"] == [{"manifest": s["manifest"], "chunks": s["chunks"]} for s in kat["streams"]]
 
 
 # -- gunicorn with the deploy settings: compressed answers over real, and cut, connections --------
