@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from flask import Flask, Response, g, jsonify
+from flask import Flask, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
+from markupsafe import Markup
 
 from cases.blobs import FilesystemBlobStore
 from cases.config import Settings, read_secret
@@ -16,11 +17,12 @@ from cases.intake_keys import NoIntakeKey, published
 from cases.limits import Slots
 from cases.proof_of_work import ProofOfWork
 from cases.sealing import CONCURRENT_SEALING
-from web import access_log
+from web import access_log, compress
 from web import headers as http
 
 from . import bodies, csrf, error_pages, i18n
 from .context import Intake
+from .inline import Inline
 from .pages import bp, show_form
 from .sealed_request import InMemoryRequest, release_sealing
 
@@ -58,11 +60,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.teardown_request(release_sealing)
 
     access_log.install(app, "intake")
+    compress.install(app)
 
     @app.after_request
     def _headers(response: Response) -> Response:
-        http.apply(response.headers)
+        http.apply(response.headers)  # keeps the policy _inline_blocks set (it runs first)
         return response
+
+    _inline_blocks(app)  # after_request hooks run last registered, first
 
     @app.get("/")
     def index() -> ResponseReturnValue:
@@ -90,3 +95,47 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         return jsonify(id=key.id, public_key=key.text, fingerprint=key.fingerprint)
 
     return app
+
+
+def _inline_blocks(app: Flask) -> None:
+    """Every page is one response: ``base.html`` inlines the style sheet and the script the page
+    names (``inline_script("full")`` on pages that seal, ``"light"`` elsewhere), and the answer's
+    CSP allows exactly the blocks it carries, by hash. Blocks and policies are built here, once.
+
+    ``/static/`` serves the files themselves: the pages that seal import seal.js and strip.js
+    from there when first needed, and the Node and Chromium vector tests check those very files.
+    """
+    inline = Inline.load()
+    for block in (inline.style, *inline.scripts.values()):
+        block.markup, block.hash  # noqa: B018 - built and checked now, once: never per request
+    style = inline.style.hash
+    # Pages that seal load seal.js and strip.js from the intake itself (intake.inline).
+    imports = {"full": ("'self'",), "light": ()}
+    policies = {
+        (kind, styled): http.policy(
+            scripts=(inline.scripts[kind].hash, *imports[kind]) if kind else (),
+            styles=(style,) if styled else (),
+            images=("'self'", "data:"),  # the empty inline icon: no request for /favicon.ico
+        )
+        for kind in (None, *inline.scripts)
+        for styled in (False, True)
+    }
+    static_policy = http.policy(scripts=("'self'",), styles=())
+
+    def inline_style() -> Markup:
+        g.inline_style = True
+        return inline.style.markup
+
+    def inline_script(kind: str) -> Markup:
+        g.inline_script = kind
+        return inline.scripts[kind].markup
+
+    app.jinja_env.globals.update(inline_style=inline_style, inline_script=inline_script)
+
+    @app.after_request
+    def _policy(response: Response) -> Response:
+        if "Content-Security-Policy" not in response.headers:
+            key = (g.get("inline_script"), bool(g.get("inline_style")))
+            is_static = request.endpoint == "static"
+            response.headers["Content-Security-Policy"] = static_policy if is_static else policies[key]
+        return response

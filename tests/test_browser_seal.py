@@ -110,7 +110,8 @@ def test_kat_file_regenerates_byte_for_byte() -> None:
 
 # --- (2b): Chromium reproduces the KAT byte for byte ----------------------------------------------
 
-# Runs in the intake's own page, so seal.js is the file the server serves, under its CSP.
+# Runs in the file as the intake serves it at /static/seal.js, under that document's CSP (the
+# pages inline seal.js and allow no script by URL; tests/test_wire.py checks the inlined copy).
 _RESEAL_IN_PAGE = """async ({ recipient, envelopes, streams }) => {
   const seal = await import('/static/seal.js');
   const unhex = h => new Uint8Array((h.match(/../g) || []).map(b => parseInt(b, 16)));
@@ -136,7 +137,7 @@ def test_chromium_reproduces_the_kat(browser, live) -> None:
     kat = json.loads(KAT_FILE.read_text(encoding="utf-8"))
     page = open_page(browser, live, js=True)
     try:
-        page.goto(live.url + "/en/")
+        page.goto(live.url + "/static/seal.js")
         inputs = {
             "recipient": kat["recipient"],
             "envelopes": kat["envelopes"],

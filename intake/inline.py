@@ -1,0 +1,130 @@
+"""The CSS and scripts every reporter page carries inline, so that a page is one response.
+
+Nothing may be cached on a reporter's device, so a page that linked its style sheet and scripts
+would download them again on every visit: four requests where one will do. At start-up this
+module reads ``intake/static`` once, builds the blocks a page inlines and their CSP hashes;
+``base.html`` puts them in the page and the app's CSP lists exactly the hashes of the blocks
+that response carries (``policy``), never ``'unsafe-inline'``.
+
+The page inlines app.js only. seal.js and strip.js are not needed to show a page: the form's
+first load must fit 15 KB on the wire in every language, and they would add 5 KB. So the ``full``
+bundle (report form and status page, which seal on the device) imports them from ``/static/``,
+the same files the Node vector tests check, gzipped: seal.js as soon as the reporter first types
+or chooses (while they write, long before Send), strip.js when a photo is chosen. Their CSP allows
+the intake's own origin (``'self'``) besides the inline block's hash. The ``light`` bundle (every
+other page: "leave quickly", proof-of-work, print) never reaches the sealing code.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from markupsafe import Markup
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+_EXPORT_DECL = re.compile(r"^export (?=(?:async )?function |const |let |class )", re.MULTILINE)
+_EXPORT_LIST = re.compile(r"^export \{([^}]*)\};?[ \t]*\n?", re.MULTILINE)
+_DECLARED = re.compile(r"^export (?:async )?(?:function\*?|const|let|class) ([A-Za-z_$][\w$]*)", re.MULTILINE)
+_COMMENT_LINE = re.compile(r"^[ \t]*//.*\n", re.MULTILINE)
+SEAL_IMPORT = "import { seal, sealFile } from './seal.js';"
+STRIP_IMPORT = "import('./strip.js')"
+# Loaded once, on the first input (a failed load is tried again at the next use).
+LAZY_SEAL = """let sealing;
+const loadSeal = () => (sealing ||= import('/static/seal.js').catch(e => { sealing = null; throw e; }));
+addEventListener('input', () => loadSeal().catch(() => {}), { once: true, capture: true });
+const seal = async (...args) => (await loadSeal()).seal(...args);
+const sealFile = async (...args) => (await loadSeal()).sealFile(...args);"""
+
+
+def csp_hash(text: str) -> str:
+    """The CSP source expression allowing an inline block whose content is exactly ``text``."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
+
+
+def drop_comment_lines(source: str) -> str:
+    """Remove the lines that are only a ``//`` comment, and every line's indentation: the form
+    must fit its byte budget in every language. Safe without parsing because no string in our
+    scripts spans lines (checked: a template literal over several lines stops start-up)."""
+    if any("\n" in literal for literal in re.findall(r"`[^`]*`", source)):
+        raise ValueError("a template literal spans lines: its indentation would change")
+    return "".join(line.lstrip(" \t") for line in _COMMENT_LINE.sub("", source).splitlines(keepends=True))
+
+
+def as_scope(name: str, source: str) -> str:
+    """An ES module's text as ``const name = (() => { …; return {exports}; })();``.
+
+    Only ``export`` keywords at the start of a line (declarations and ``export { … };`` lists) are
+    understood; any other module syntax fails start-up rather than ship a broken page.
+    """
+    exported = _DECLARED.findall(source)
+    for listed in _EXPORT_LIST.findall(source):
+        exported += [n.strip() for n in listed.split(",") if n.strip()]
+    body = _EXPORT_LIST.sub("", _EXPORT_DECL.sub("", source))
+    if re.search(r"^\s*(import|export)\b", body, re.MULTILINE):
+        raise ValueError(f"{name}: module syntax the inliner does not handle")
+    return f"const {name} = (() => {{\n{body}return {{ {', '.join(exported)} }};\n}})();\n"
+
+
+def _replace_once(text: str, old: str, new: str) -> str:
+    if text.count(old) != 1:
+        raise ValueError(f"app.js: expected {old!r} exactly once")
+    return text.replace(old, new)
+
+
+def full_bundle(app: str) -> str:
+    main = _replace_once(app, SEAL_IMPORT, LAZY_SEAL)
+    main = _replace_once(main, STRIP_IMPORT, "import('/static/strip.js')")
+    return "\n" + drop_comment_lines(main)
+
+
+def light_bundle(app: str) -> str:
+    """app.js for pages without #report or #follow-up: it never calls seal, sealFile or strip."""
+    main = _replace_once(app, SEAL_IMPORT, "const seal = null, sealFile = null;")
+    main = _replace_once(main, STRIP_IMPORT, "Promise.reject(new Error('no files here'))")
+    return "\n" + drop_comment_lines(main)
+
+
+@dataclass(frozen=True)
+class Block:
+    tag: str  # "script" or "style"
+    text: str
+
+    @cached_property
+    def hash(self) -> str:
+        return csp_hash(self.text)
+
+    @cached_property
+    def markup(self) -> Markup:
+        opening = '<script type="module">' if self.tag == "script" else "<style>"
+        # The sources are ours, read from intake/static; a "</" would end the element early.
+        if f"</{self.tag}" in self.text.lower():
+            raise ValueError(f"an inline {self.tag} may not contain </{self.tag}")
+        return Markup(f"{opening}{self.text}</{self.tag}>")  # noqa: S704 - our own static files
+
+
+@dataclass(frozen=True)
+class Inline:
+    """The blocks, read once at start-up; a page names the script it needs (``full``/``light``)."""
+
+    style: Block
+    scripts: dict[str, Block]
+
+    @classmethod
+    def load(cls, static: Path = STATIC) -> Inline:
+        def read(name: str) -> str:
+            return (static / name).read_text(encoding="utf-8")
+
+        app, css = read("app.js"), read("style.css")
+        return cls(
+            style=Block("style", "\n" + css),
+            scripts={
+                "full": Block("script", full_bundle(app)),
+                "light": Block("script", light_bundle(app)),
+            },
+        )

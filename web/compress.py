@@ -1,0 +1,70 @@
+"""Brotli or gzip by the application itself, so a plain install is light on the wire without a
+proxy. Brotli, where the browser offers it (Chromium and Firefox do, Tor Browser included), is
+about a sixth smaller on these pages than gzip, which is the fallback.
+
+Only answers to GET and HEAD are compressed (HTML and JSON, from ``MIN_BYTES`` up), and never an
+answer to a request that carries a body: that is the BREACH decision (docs/protocol.md §13).
+BREACH recovers a secret from a compressed response when an attacker can put text of their
+choosing into the same response and watch its size over many requests. The intake's GET pages
+reflect nothing of the request but a checked language code and route (no query string is read),
+so nothing chosen by anyone else sits next to their CSRF token. The answers to POSTs are the
+ones that echo what was sent (the form refilled with answers, the token typed on the status
+page, the receipt's token, the reporter's messages): those go out uncompressed.
+
+``Vary: Accept-Encoding`` goes on every answer that could have been compressed, so a cache in
+between (none should keep anything: every answer is no-store) never mixes the two forms.
+"""
+
+from __future__ import annotations
+
+import gzip
+
+import brotli
+from flask import Flask, Request, Response, request
+
+MIN_BYTES = 512  # below this, the frame and the header cost more than they save
+LEVEL = 9  # pages are small: the best ratio costs well under a millisecond
+COMPRESSIBLE = frozenset({"text/html", "application/json"})
+# Our own static files hold no secret, so BREACH does not apply; they are sent from disk.
+STATIC_TYPES = frozenset({"text/javascript", "application/javascript", "text/css"})
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+def chosen_encoding(req: Request) -> str | None:
+    """ "br" or "gzip" as the request allows (``;q=0`` refuses), or None for the body as it is."""
+    for name in ("br", "gzip"):
+        if req.accept_encodings[name] > 0:
+            return name
+    return None
+
+
+def compress(response: Response) -> Response:
+    """gzip ``response`` in place if the request and the response allow it (see the module)."""
+    if response.mimetype in STATIC_TYPES and response.direct_passthrough:
+        response.direct_passthrough = False  # read the file into memory: a few KB at most
+        response.set_data(response.get_data())
+    if (
+        response.mimetype not in COMPRESSIBLE | STATIC_TYPES
+        or response.direct_passthrough
+        or response.is_streamed
+        or response.status_code < 200
+        or response.status_code in (204, 206, 304)
+        or "Content-Encoding" in response.headers
+    ):
+        return response
+    response.vary.add("Accept-Encoding")
+    encoding = chosen_encoding(request) if request.method in SAFE_METHODS else None
+    if encoding is None:
+        return response
+    body = response.get_data()
+    if len(body) < MIN_BYTES:
+        return response
+    packed = brotli.compress(body, quality=11) if encoding == "br" else gzip.compress(body, LEVEL, mtime=0)
+    response.set_data(packed)  # sets Content-Length
+    response.headers["Content-Encoding"] = encoding
+    return response
+
+
+def install(app: Flask) -> None:
+    """Compress every eligible answer of ``app`` (register after hooks that change the body)."""
+    app.after_request(compress)
