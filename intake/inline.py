@@ -28,9 +28,6 @@ from markupsafe import Markup
 
 STATIC = Path(__file__).resolve().parent / "static"
 
-_EXPORT_DECL = re.compile(r"^export (?=(?:async )?function |const |let |class )", re.MULTILINE)
-_EXPORT_LIST = re.compile(r"^export \{([^}]*)\};?[ \t]*\n?", re.MULTILINE)
-_DECLARED = re.compile(r"^export (?:async )?(?:function\*?|const|let|class) ([A-Za-z_$][\w$]*)", re.MULTILINE)
 _COMMENT_LINE = re.compile(r"^[ \t]*//.*\n", re.MULTILINE)
 SEAL_IMPORT = "import { seal, sealFile } from './seal.js';"
 STRIP_IMPORT = "import('./strip.js')"
@@ -54,21 +51,6 @@ def drop_comment_lines(source: str) -> str:
     if any("\n" in literal for literal in re.findall(r"`[^`]*`", source)):
         raise ValueError("a template literal spans lines: its indentation would change")
     return "".join(line.lstrip(" \t") for line in _COMMENT_LINE.sub("", source).splitlines(keepends=True))
-
-
-def as_scope(name: str, source: str) -> str:
-    """An ES module's text as ``const name = (() => { …; return {exports}; })();``.
-
-    Only ``export`` keywords at the start of a line (declarations and ``export { … };`` lists) are
-    understood; any other module syntax fails start-up rather than ship a broken page.
-    """
-    exported = _DECLARED.findall(source)
-    for listed in _EXPORT_LIST.findall(source):
-        exported += [n.strip() for n in listed.split(",") if n.strip()]
-    body = _EXPORT_LIST.sub("", _EXPORT_DECL.sub("", source))
-    if re.search(r"^\s*(import|export)\b", body, re.MULTILINE):
-        raise ValueError(f"{name}: module syntax the inliner does not handle")
-    return f"const {name} = (() => {{\n{body}return {{ {', '.join(exported)} }};\n}})();\n"
 
 
 def _replace_once(text: str, old: str, new: str) -> str:
