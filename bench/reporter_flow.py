@@ -220,7 +220,7 @@ def fill_report(page: Page) -> None:
     page.check("input[name=danger][value=yes]")
     page.check("input[name=act_types][value=arrest_detention]")
     page.check("input[name=act_types][value=threats]")
-    page.fill("#f-country", "Example Republic")
+    page.select_option("#f-country", "KE")
     page.check("input[name=consent_act][value=yes]")
     page.check("input[name=consent_publish][value=anonymised]")
     # A PDF: like a photo it does not compress, but it skips the metadata pass (strip.js).
