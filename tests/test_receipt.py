@@ -12,7 +12,7 @@ import time
 
 import pytest
 from flask.testing import FlaskClient
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, Page
 
 from crypto import receipt
 
@@ -37,15 +37,21 @@ def _switch_fields(html: str) -> dict[str, str]:
     return {"csrf": csrf.group(1), "nonce": nonce.group(1)}
 
 
-@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
-def test_a_language_switch_on_the_receipt_keeps_the_token(browser: Browser, live: Live, js: bool) -> None:
+def send_a_short_report(browser: Browser, live: Live, js: bool, text: str) -> Page:
+    """The receipt of a one-answer report, as the reporter's browser shows it."""
     page = open_page(browser, live, js=js)
     page.goto(live.url + "/en/")
-    page.fill("#f-what_happened", "They searched my office after the session in Geneva.")
+    page.fill("#f-what_happened", text)
     if not js:
-        page.wait_for_timeout(2100)
+        page.wait_for_timeout(2100)  # the no-JS path only proves the form was open a moment
     page.click("#send")
     page.wait_for_selector("#token", timeout=60_000)
+    return page
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
+def test_a_language_switch_on_the_receipt_keeps_the_token(browser: Browser, live: Live, js: bool) -> None:
+    page = send_a_short_report(browser, live, js, "They searched my office after the session in Geneva.")
     token = page.inner_text("#token").strip()
     assert TOKEN.match(token)
     assert page.locator("body > nav.langs").count() == 0, "no language link that would lose the token"
@@ -79,12 +85,7 @@ def test_the_receipt_comes_back_only_while_its_box_allows(
 
 
 def test_the_printed_receipt_is_discreet_and_says_where_to_come_back(browser: Browser, live: Live) -> None:
-    page = open_page(browser, live, js=False)
-    page.goto(live.url + "/en/")
-    page.fill("#f-what_happened", "They threatened my family.")
-    page.wait_for_timeout(2100)
-    page.click("#send")
-    page.wait_for_selector("#token", timeout=60_000)
+    page = send_a_short_report(browser, live, False, "They threatened my family.")
     token = page.inner_text("#token").strip()
     page.emulate_media(media="print")
     printed = page.inner_text("body")
@@ -95,13 +96,7 @@ def test_the_printed_receipt_is_discreet_and_says_where_to_come_back(browser: Br
 
 @pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
 def test_leaving_the_receipt_asks_whether_the_token_was_kept(browser: Browser, live: Live, js: bool) -> None:
-    page = open_page(browser, live, js=js)
-    page.goto(live.url + "/en/")
-    page.fill("#f-what_happened", "My passport was taken at the airport.")
-    if not js:
-        page.wait_for_timeout(2100)
-    page.click("#send")
-    page.wait_for_selector("#token", timeout=60_000)
+    page = send_a_short_report(browser, live, js, "My passport was taken at the airport.")
     here = page.url
     page.click("#kept button")
     page.wait_for_timeout(300)

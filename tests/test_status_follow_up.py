@@ -11,6 +11,7 @@ from cases.models import Attachment, Case, Status
 
 from .live import open_page
 from .reporter_helpers import CANARY, PHOTO_CANARY, assert_no_canary_at_rest, png_with_metadata, read_case
+from .test_reporter_browser import open_status
 
 pytestmark = pytest.mark.slow
 MAX_FILE_MB = 1
@@ -35,15 +36,6 @@ def _report(page, live, js: bool) -> str:
     return page.inner_text("#token").replace(" ", "")
 
 
-def _open_status(page, live, token: str, js: bool) -> None:
-    page.goto(live.url + "/en/status")
-    page.fill("#token", token)
-    if not js:
-        page.wait_for_timeout(2100)
-    page.click("form.pow button")
-    page.wait_for_selector("text=Where it is now", timeout=30_000)
-
-
 def _desk_files(live, password: str) -> list[tuple[str, bytes]]:
     with live.database.session() as session:
         case_id = session.scalars(select(Case.id)).one()
@@ -55,7 +47,7 @@ def _desk_files(live, password: str) -> list[tuple[str, bytes]]:
 def test_a_photo_sent_from_the_status_page_reaches_the_desk(browser, live, installed, js) -> None:
     page = open_page(browser, live, js=js)
     token = _report(page, live, js)
-    _open_status(page, live, token, js)
+    open_status(page, live, token, js)
 
     page.set_input_files("#f-files", [{"name": "photo.png", "mimeType": "image/png", "buffer": png_with_metadata()}])
     if js:  # the reporter is told, before sending, what the photo gave away
@@ -80,7 +72,7 @@ def test_a_photo_sent_from_the_status_page_reaches_the_desk(browser, live, insta
 def test_files_only_follow_up_with_a_document_is_sent_and_warned_about(browser, live, installed, js) -> None:
     page = open_page(browser, live, js=js)
     token = _report(page, live, js)
-    _open_status(page, live, token, js)
+    open_status(page, live, token, js)
     warning = "We cannot remove hidden information"
     if js:  # said once a document is chosen
         page.set_input_files("#f-files", [{"name": "statement.pdf", "mimeType": "application/pdf", "buffer": PDF}])
@@ -98,7 +90,7 @@ def test_files_only_follow_up_with_a_document_is_sent_and_warned_about(browser, 
 def test_a_follow_up_file_over_the_limit_is_explained_on_the_status_page(browser, live) -> None:
     page = open_page(browser, live, js=True)
     token = _report(page, live, js=True)
-    _open_status(page, live, token, js=True)
+    open_status(page, live, token, js=True)
     big = b"\0" * (MAX_FILE_MB * 1024 * 1024 + 1)
     page.set_input_files("#f-files", [{"name": "huge.mp4", "mimeType": "video/mp4", "buffer": big}])
     page.click("#follow-up button[type=submit]")
