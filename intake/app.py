@@ -20,7 +20,7 @@ from cases.sealing import CONCURRENT_SEALING
 from web import access_log, compress
 from web import headers as http
 
-from . import bodies, csrf, error_pages, i18n
+from . import bodies, csrf, error_pages, i18n, icons
 from .context import Intake
 from .inline import Inline
 from .pages import bp, show_form
@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     bodies.install(app)  # before CSRFProtect, which reads the body
     csrf.configure(app, settings.secure_cookies)
     i18n.configure(app)
+    icons.install(app)  # checks every icon file now: a bad one stops start-up
     db = database or Database(settings.database_url)
     Intake(
         Filing(settings, db, FilesystemBlobStore(settings.blob_dir), Slots(settings.argon2_slots)),
