@@ -63,6 +63,9 @@ STAGE_ICONS: dict[str, str] = {
     "closed": "closed",
 }
 
+#: Icons that point along the line of reading: mirrored on right-to-left pages (class ``f``).
+DIRECTIONAL = frozenset({"action", "relocated"})
+
 SVG = "{http://www.w3.org/2000/svg}"
 #: The house style: a file's root may state it (so that the file looks right when opened on its
 #: own) but not change it; on the page ``.i`` in style.css applies the same to every icon.
@@ -159,7 +162,7 @@ def parse(where: str, text: str) -> str:
     if "<!" in text.replace("<!--", ""):
         raise IconError(f"{where}: no DOCTYPE, entities or CDATA in icons")
     try:
-        root = ET.fromstring(text)
+        root = ET.fromstring(text)  # noqa: S314 - our own files, and no DOCTYPE (so no entity) got here
     except ET.ParseError as error:
         raise IconError(f"{where}: not well-formed XML ({error})") from None
     if root.tag != SVG + "svg":
@@ -184,7 +187,8 @@ class Icons:
     symbols: dict[str, str]  # name -> the complete <symbol> element
 
     @classmethod
-    def load(cls, folder: Path = ICON_DIR) -> Icons:
+    def load(cls, folder: Path | None = None) -> Icons:
+        folder = folder or ICON_DIR
         symbols = {}
         for path in sorted(folder.glob("*.svg")):
             where = f"intake/icons/{path.name}"
@@ -203,14 +207,17 @@ class Icons:
             raise KeyError(f"no icon {name!r} in intake/icons/")
         used: dict[str, None] = g.setdefault("icons_used", {})
         used[name] = None
-        return Markup(f'<svg class="i" aria-hidden="true"><use href="#i-{name}"/></svg>')
+        # The name is one of the loaded files' ([a-z][a-z0-9-]*), never the request's.
+        kind = "i f" if name in DIRECTIONAL else "i"
+        return Markup(f'<svg class="{kind}" aria-hidden="true"><use href="#i-{name}"/></svg>')  # noqa: S704
 
     def sprite(self) -> Markup:
         """The symbols this page used, in one hidden ``<svg>``; nothing if it used none."""
         used: dict[str, None] = g.get("icons_used", {})
         if not used:
             return Markup("")
-        return Markup("<svg hidden>" + "".join(self.symbols[name] for name in used) + "</svg>")
+        symbols = "".join(self.symbols[name] for name in used)  # rebuilt from checked shapes by parse()
+        return Markup(f"<svg hidden>{symbols}</svg>")  # noqa: S704
 
 
 def install(app: Flask) -> Icons:
