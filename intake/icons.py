@@ -99,7 +99,7 @@ _GEOMETRY = re.compile(r"[\d.\- ,]*")
 _PATH_DATA = re.compile(r"[MmLlHhVvCcSsQqTtAaZz\d.\- ,]*")
 _NAME = re.compile(r"[a-z][a-z0-9-]*")
 #: Integers or one decimal: the sprite is in every page that shows an icon.
-_TOO_PRECISE = re.compile(r"\d\.\d\d")
+_TOO_PRECISE = re.compile(r"\.\d\d")
 MAX_BYTES = 600
 
 

@@ -71,6 +71,7 @@ HOSTILE = {
     "another viewBox": (svg('<path d="M1 1h2"/>', ROOT.replace("0 0 24 24", "0 0 48 48")), "the root may only state"),
     "not svg": ('<html xmlns="http://www.w3.org/1999/xhtml"/>', "the root must be <svg"),
     "too precise": (svg('<path d="M1.25 1h2"/>'), "more than one decimal"),
+    "too precise without a leading digit": (svg('<circle cx="1" cy="1" r=".25"/>'), "more than one decimal"),
     "too big": (svg('<path d="' + "M1 1h2" * 120 + '"/>'), f"keep an icon under {MAX_BYTES}"),
     "empty": (svg(""), "draws nothing"),
     "broken xml": (svg("<path>"), "not well-formed"),
