@@ -60,7 +60,7 @@ export function start(box) {
   };
   const stop = make('button', t.stop), audio = make('audio'), again = make('button', t.again), drop = make('button', t.delete);
   const time = document.createElement('span');
-  time.setAttribute('aria-live', 'polite');
+  const say = (text, role) => { time.setAttribute('role', role); time.textContent = text; };  // a timer is not read aloud every second
   time.className = 'voice-time';
   audio.controls = true;
   drop.className = 'danger-button';
@@ -90,7 +90,7 @@ export function start(box) {
     changed();
     url = URL.createObjectURL(file);
     audio.src = url;
-    time.textContent = clock(seconds);
+    say(clock(seconds), 'status');
     show(audio, again, drop);
     again.focus();
   };
@@ -101,20 +101,20 @@ export function start(box) {
     try {
       stream = await navigator.mediaDevices.getUserMedia({ audio: true });
     } catch {
-      time.textContent = t.denied;
+      say(t.denied, 'alert');
       show(record);
       return;
     }
     const type = TYPES.find(x => MediaRecorder.isTypeSupported(x));
     recorder = new MediaRecorder(stream, { ...(type && { mimeType: type }), audioBitsPerSecond: 32000 });
     const parts = [], began = Date.now(), seconds = () => Math.round((Date.now() - began) / 1000);
-    const tick = () => { time.textContent = t.recording.replace('{t}', clock(seconds())); };
+    const tick = () => say(t.recording.replace('{t}', clock(seconds())), 'timer');
     const timer = setInterval(tick, 500);
     recorder.ondataavailable = e => { if (e.data.size) parts.push(e.data); };
     recorder.onstop = () => {
       clearInterval(timer);
       for (const track of stream.getTracks()) track.stop();  // the microphone is released at once
-      keep(parts, recorder.mimeType || type, seconds()).catch(() => { time.textContent = t.denied; show(record); });
+      keep(parts, recorder.mimeType || type, seconds()).catch(() => { say(t.denied, 'alert'); show(record); });
     };
     recorder.start(1000);
     tick();
