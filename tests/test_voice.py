@@ -246,17 +246,23 @@ def microphone_browser(browser) -> Iterator[object]:
     launched.close()
 
 
-def _record(page, seconds: float = 2.2) -> str:
-    """Tap Record, speak (the fake microphone beeps), Stop; the recording's blob: URL."""
+def _record(page, seconds: int = 2) -> str:
+    """Tap Record, speak (the fake microphone beeps) until the shown length reaches ``seconds``,
+    Stop; the recording's blob: URL."""
     assert page.is_visible("#voice-record") and not page.is_visible("#f-voice"), "the recorder replaces the input"
     page.click("#voice-record")
-    page.wait_for_selector(".voice-time:has-text('Recording')", timeout=10_000)
-    page.wait_for_timeout(int(seconds * 1000))
-    assert re.search(r"Recording… 0:0[1-3]", page.inner_text(".voice-time")), "the length is shown while recording"
+    page.wait_for_selector(f".voice-time:has-text('Recording… 0:0{seconds}')", timeout=10_000)
     page.click(".voice-js button:has-text('Stop')")
     page.wait_for_selector(".voice audio:not([hidden])", timeout=10_000)
     # Played back from the page's memory: the CSP allows blob: media here, and it loads.
-    page.wait_for_function("document.querySelector('.voice audio').readyState >= 1", timeout=10_000)
+    loaded = page.eval_on_selector(
+        ".voice audio",
+        "a => a.readyState >= 1 ? 'loaded' : new Promise(done => {"
+        " a.addEventListener('loadedmetadata', () => done('loaded'));"
+        " a.addEventListener('error', () => done('refused'));"
+        " setTimeout(() => done('not loaded'), 8000); })",
+    )
+    assert loaded == "loaded"
     assert page.is_visible(".voice-js button:has-text('Record again')")
     assert page.is_visible(".voice-js button:has-text('Delete')")
     return str(page.eval_on_selector(".voice audio", "a => a.src"))
@@ -271,7 +277,7 @@ def _csp_refusals(page) -> list[str]:
 def _is_clean_opus_webm(data: bytes) -> None:
     assert data.startswith(bytes.fromhex("1a45dfa3")) and b"webm" in data[:64], "a WebM file"
     assert b"A_OPUS" in data and b"OpusHead" in data, "Opus audio"
-    assert len(data) > 4000, "about two seconds of sound"
+    assert len(data) > 2000, "about two seconds of sound"
     for name in (b"Chrome", b"Chromium", b"HeadlessChrome", b"Fake", b"Google"):
         assert name not in data, f"{name!r} left in the recording"
 
@@ -322,10 +328,9 @@ def test_a_voice_note_recorded_on_the_form_is_cleaned_sealed_and_reaches_the_des
 def test_record_again_and_delete_leave_only_what_the_reporter_keeps(microphone_browser, live, installed) -> None:
     page = open_page(microphone_browser, live)
     page.goto(live.url + "/en/")
-    first = _record(page, 1.2)
+    first = _record(page, 1)
     page.click(".voice-js button:has-text('Record again')")
-    page.wait_for_selector(".voice-time:has-text('Recording')")
-    page.wait_for_timeout(1200)
+    page.wait_for_selector(".voice-time:has-text('Recording… 0:01')", timeout=10_000)
     page.click(".voice-js button:has-text('Stop')")
     page.wait_for_selector(".voice audio:not([hidden])")
     assert page.eval_on_selector(".voice audio", "a => a.src") != first
