@@ -117,6 +117,7 @@ def _inline_blocks(app: Flask) -> None:
             scripts=(inline.scripts[kind].hash, *imports[kind]) if kind else (),
             styles=(style,) if styled else (),
             images=("'self'", "data:"),  # the empty inline icon: no request for /favicon.ico
+            media=("blob:",) if kind == "full" else (),  # a voice note played back before it is sent
         )
         for kind in (None, *inline.scripts)
         for styled in (False, True)
@@ -139,4 +140,6 @@ def _inline_blocks(app: Flask) -> None:
             key = (g.get("inline_script"), bool(g.get("inline_style")))
             is_static = request.endpoint == "static"
             response.headers["Content-Security-Policy"] = static_policy if is_static else policies[key]
+            if key[0] == "full":  # the report form and the status page record voice notes (voice.js)
+                response.headers["Permissions-Policy"] = http.RECORDING
         return response

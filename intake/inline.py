@@ -10,7 +10,8 @@ The page inlines app.js only. seal.js and strip.js are not needed to show a page
 first load must fit 15 KB on the wire in every language, and they would add 5 KB. So the ``full``
 bundle (report form and status page, which seal on the device) imports them from ``/static/``,
 the same files the Node vector tests check, gzipped: seal.js as soon as the reporter first types
-or chooses (while they write, long before Send), strip.js when a photo is chosen. Their CSP allows
+or chooses (while they write, long before Send), strip.js when a photo is chosen, voice.js when
+Record is first tapped. Their CSP allows
 the intake's own origin (``'self'``) besides the inline block's hash. The ``light`` bundle (every
 other page: "leave quickly", proof-of-work, print) never reaches the sealing code.
 """
@@ -31,6 +32,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 _COMMENT_LINE = re.compile(r"^[ \t]*//.*\n", re.MULTILINE)
 SEAL_IMPORT = "import { seal, sealFile } from './seal.js';"
 STRIP_IMPORT = "import('./strip.js')"
+VOICE_IMPORT = "import('./voice.js')"  # the voice recorder, when Record is first tapped
 # Loaded once, on the first input (a failed load is tried again at the next use).
 LAZY_SEAL = """let sealing;
 const loadSeal = () => (sealing ||= import('/static/seal.js').catch(e => { sealing = null; throw e; }));
@@ -62,6 +64,7 @@ def _replace_once(text: str, old: str, new: str) -> str:
 def full_bundle(app: str) -> str:
     main = _replace_once(app, SEAL_IMPORT, LAZY_SEAL)
     main = _replace_once(main, STRIP_IMPORT, "import('/static/strip.js')")
+    main = _replace_once(main, VOICE_IMPORT, "import('/static/voice.js')")
     return "\n" + drop_comment_lines(main)
 
 
@@ -69,6 +72,7 @@ def light_bundle(app: str) -> str:
     """app.js for pages without #report or #follow-up: it never calls seal, sealFile or strip."""
     main = _replace_once(app, SEAL_IMPORT, "const seal = null, sealFile = null;")
     main = _replace_once(main, STRIP_IMPORT, "Promise.reject(new Error('no files here'))")
+    main = _replace_once(main, VOICE_IMPORT, "Promise.reject(new Error('no recording here'))")
     return "\n" + drop_comment_lines(main)
 
 

@@ -63,8 +63,8 @@ def test_the_form_carries_its_style_and_scripts_and_loads_nothing(intake_client)
     html = _html(response)
     # The icon is empty and inline, so the browser does not ask for /favicon.ico either.
     assert not re.search(r"<(?:script|link|img|iframe)\b[^>]*(?:src|href)=(?!\"data:,\")", html), "loads a file"
-    # Only the two scripts imported when first needed (intake.inline) come from /static/.
-    assert set(re.findall(r"/static/[\w.]+", html)) == {"/static/seal.js", "/static/strip.js"}
+    # Only the scripts imported when first needed (intake.inline) come from /static/.
+    assert set(re.findall(r"/static/[\w.]+", html)) == {"/static/seal.js", "/static/strip.js", "/static/voice.js"}
 
 
 @pytest.mark.parametrize("path", ["/en/", "/ar/", "/zh/status", "/ru/safety", "/fr/no-such-page"])

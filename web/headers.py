@@ -19,20 +19,29 @@ if TYPE_CHECKING:  # typing only: this module imports no Flask at run time
 
 
 def policy(
-    scripts: Iterable[str] = ("'self'",), styles: Iterable[str] = ("'self'",), images: Iterable[str] = ("'self'",)
+    scripts: Iterable[str] = ("'self'",),
+    styles: Iterable[str] = ("'self'",),
+    images: Iterable[str] = ("'self'",),
+    media: Iterable[str] = (),
 ) -> str:
     """A Content-Security-Policy whose script and style sources are ``scripts`` and ``styles``
-    (source expressions: ``'self'``, ``'sha256-…'``; none at all gives ``'none'``)."""
-    scripts, styles, images = tuple(scripts), tuple(styles), tuple(images)
+    (source expressions: ``'self'``, ``'sha256-…'``; none at all gives ``'none'``).
+
+    ``media`` may only be ``("blob:",)``: the pages that record a voice note play it back from
+    the page's own memory; without it, ``default-src 'none'`` refuses every audio and video."""
+    scripts, styles, images, media = tuple(scripts), tuple(styles), tuple(images), tuple(media)
     for source in (*scripts, *styles, *(i for i in images if i != "data:")):  # data: images run nothing
         if source in ("'unsafe-inline'", "'unsafe-eval'", "'unsafe-hashes'", "*") or ":" in source:
             raise ValueError(f"refused CSP source {source}")
+    if media not in ((), ("blob:",)):
+        raise ValueError(f"refused media sources {media}")
     return "; ".join(
         [
             "default-src 'none'",
             "script-src " + (" ".join(scripts) or "'none'"),
             "style-src " + (" ".join(styles) or "'none'"),
             "img-src " + " ".join(images),
+            *(["media-src " + " ".join(media)] if media else []),
             "connect-src 'self'",
             "form-action 'self'",
             "frame-ancestors 'none'",
@@ -43,6 +52,11 @@ def policy(
 
 CSP = policy()
 
+# No page may use the camera, the microphone or the location, except the intake's two pages where
+# a reporter records a voice note (the report form and the status page), which send RECORDING.
+PERMISSIONS = "camera=(), microphone=(), geolocation=()"
+RECORDING = "camera=(), microphone=(self), geolocation=()"
+
 SECURITY_HEADERS: dict[str, str] = {
     "Content-Security-Policy": CSP,
     "Referrer-Policy": "no-referrer",
@@ -50,7 +64,7 @@ SECURITY_HEADERS: dict[str, str] = {
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+    "Permissions-Policy": PERMISSIONS,
     "Cache-Control": "no-store, max-age=0",
 }
 
@@ -60,16 +74,20 @@ class HeaderMap(Protocol):
 
     def __contains__(self, name: str, /) -> bool: ...
     def __setitem__(self, name: str, value: str, /) -> None: ...
+    def __getitem__(self, name: str, /) -> str: ...
 
 
 def apply(headers: HeaderMap) -> None:
     """Set every security header on a response's header map (werkzeug Headers or a dict).
 
     A Content-Security-Policy the view set itself is kept: the only view that does so is the
-    caseworker's file download, whose sandbox policy is stricter than the pages' policy.
+    caseworker's file download, whose sandbox policy is stricter than the pages' policy. So is a
+    Permissions-Policy of exactly ``RECORDING``, which only the intake's recording pages set.
     """
     for name, value in SECURITY_HEADERS.items():
         if name == "Content-Security-Policy" and name in headers:
+            continue
+        if name == "Permissions-Policy" and name in headers and headers[name] == RECORDING:
             continue
         headers[name] = value
 

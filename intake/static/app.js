@@ -82,15 +82,16 @@ const isPhoto = (f, b) => PHOTO.test(f.type) && (b[0] === 0xff && b[1] === 0xd8 
 
 // Files: strip photo metadata unless the reporter keeps the original, check limits, seal.
 async function readFiles(form, notes) {
-  const input = form.elements.files, keep = form.elements.keep_original?.checked;
-  const files = input ? [...input.files] : [], d = form.dataset, mb = 1048576, out = [];
+  const keep = form.elements.keep_original?.checked, d = form.dataset, mb = 1048576, out = [];
+  // Every input named files: the files chosen, and the voice note (marked clean once voice.js blanked it).
+  const files = [...form.querySelectorAll('input[type=file][name=files]')].flatMap(i => [...i.files].map(f => Object.assign(f, { clean: !!i.dataset.clean })));
   let sum = 0, lines = [];
   if (files.length > +(d.maxFiles || 99)) throw fill(strings.tooMany, { count: d.maxFiles });
   for (const f of files) {
     if (f.size > d.maxFile * mb) throw fill(strings.tooBig, { name: f.name, mb: d.maxFile });
     sum += f.size;
     let bytes = new Uint8Array(await f.arrayBuffer());
-    if (!isPhoto(f, bytes)) { if (!/^text\/(plain|csv)$/.test(f.type)) lines.push(fill(strings.kept, { name: f.name })); }
+    if (!isPhoto(f, bytes)) { if (!/^text\/(plain|csv)$/.test(f.type) && !f.clean) lines.push(fill(strings.kept, { name: f.name })); }
     else {
       const { stripMetadata } = await import('./strip.js');
       const r = stripMetadata(bytes, f.type);
@@ -159,6 +160,14 @@ function fileNotes(form) {
   form.addEventListener('change', e => {
     if (e.target.name === 'files' || e.target.name === 'keep_original') readFiles(form, $('#file-notes', form)).then(() => say(''), m => say(m));
   });
+}
+
+// Voice notes: where the browser can record, the recorder replaces the audio file input (kept, hidden:
+// the recording goes into it), and voice.js loads only when Record is first tapped.
+for (const v of document.querySelectorAll('.voice')) if (window.MediaRecorder && navigator.mediaDevices) {
+  const rec = $('#voice-record', v), load = () => import('./voice.js').then(m => { rec.removeEventListener('click', load); m.start($('.voice-js', v)); }, () => say(strings.failed));
+  $('.voice-nojs', v).hidden = true; $('.voice-js', v).hidden = false;
+  rec.addEventListener('click', load);
 }
 
 const report = $('#report');
