@@ -196,6 +196,16 @@ if (report) {
     if (help && HELP_SITUATIONS.includes(answers.situation)) help.hidden = false;
     printButton();
     await sendFiles(j.uploads, sealed);
+    // End on a real page: the receipt again, posted with this submission's nonce (POST /<lang>/receipt),
+    // so a reload or Back shows the token again from the receipt box; nothing is kept on the device.
+    const again = $('#receipt-langs'), here = again && $('[aria-current]', again);
+    if (here) {
+      const field = (name, value) => again.append(Object.assign(document.createElement('input'), { type: 'hidden', name, value }));
+      if (j.uploads.length) field('files', 'sent');
+      if (HELP_SITUATIONS.includes(answers.situation)) field('help', 'open');
+      again.action = here.formAction;
+      again.submit();
+    }
   });
 }
 
