@@ -145,7 +145,7 @@ def test_the_receipt_survives_reload_and_back(browser: Browser, live: Live, js: 
     assert page.context.cookies()[0]["name"] == "csrf" and len(page.context.cookies()) == 1
     if js:
         assert page.evaluate("localStorage.length + sessionStorage.length") == 0
-        assert not page.js_errors
+        assert not page.js_errors  # type: ignore[attr-defined]  # tests.live.open_page records them on the page
 
 
 def test_with_files_the_script_moves_to_the_receipt_page_only_once_they_are_sent(

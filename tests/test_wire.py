@@ -6,6 +6,7 @@ DevTools protocol's ``encodedDataLength``), not as a gzip of the bodies.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import re
 import socket
@@ -251,16 +252,31 @@ def test_a_masked_token_posted_back_opens_the_case(intake_client, forms_without_
     assert again.status_code == 200 and "Where it is now" in _html(again)
 
 
+PLAIN_REFUSALS = (
+    "A token has 20 digits, in five groups of four.",
+    "This number has a typo. Please check each digit.",
+    "No report matches this token. Please check it, or it may have been deleted.",
+)
+
+
 def test_a_tampered_mask_is_refused_with_a_plain_message(intake_client, forms_without_wait) -> None:
     token = _file_a_report(intake_client)
     masked = _hidden_tokens(_html(_status(intake_client, token)))[1]
-    flipped = masked[:30] + ("A" if masked[30] != "A" else "B") + masked[31:]
-    for bad in (flipped, masked[:-1] + "*", masked[::-1]):
+    data = bytearray(base64.urlsafe_b64decode(masked + "=="))
+    data[20] = data[0] ^ ord("x")  # unmasks to "x" and 19 digits: not a token
+    letter = base64.urlsafe_b64encode(bytes(data)).rstrip(b"=").decode()
+    for bad in (letter, masked[:-1] + "*"):
         refused = _status(intake_client, bad)
         html = refused.get_data(as_text=True)
         assert refused.status_code == 400 and "Content-Encoding" not in refused.headers
-        assert "A token has 20 digits, in five groups of four." in html and "Traceback" not in html
+        assert PLAIN_REFUSALS[0] in html and "Traceback" not in html
         assert masked not in html and token not in html
+    flipped = masked[:30] + ("A" if masked[30] != "A" else "B") + masked[31:]
+    for bad in (flipped, masked[::-1]):  # whatever they unmask to, never the case, always a plain word
+        refused = _status(intake_client, bad)
+        html = refused.get_data(as_text=True)
+        assert refused.status_code in (400, 404) and "Content-Encoding" not in refused.headers
+        assert any(message in html for message in PLAIN_REFUSALS) and "Where it is now" not in html
 
 
 def test_a_failed_csrf_check_is_never_compressed(intake_client, forms_without_wait) -> None:
