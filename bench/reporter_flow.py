@@ -21,7 +21,8 @@ headless Chromium:
    Physical limit of a step = sequential round trips × latency + bytes down / 50 kbit/s
    + bytes up / 20 kbit/s. "Sequential round trips" are the step's requests that could not
    overlap: a request started after every earlier request of the step had finished begins a new
-   round trip (Chromium's emulation delays each request by the latency once).
+   round trip (Chromium's emulation delays each request by the latency once; a step can come in
+   slightly under the limit, which is a model of the link).
 
 Fields are found by name, so the bench works whatever the form's layout. About two minutes.
 """
@@ -173,6 +174,8 @@ class Meter:
     pending: set[str] = field(default_factory=set)
     foreign: list[str] = field(default_factory=list)
     spans: dict[str, list[float]] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    received: dict[str, int] = field(default_factory=dict)
 
     def attach(self, cdp: CDPSession) -> None:
         cdp.on("Network.requestWillBeSent", self._will_send)
@@ -192,6 +195,7 @@ class Meter:
         self.up += len(f"{request['method']} {target} HTTP/1.1\r\n")
         self.pending.add(event["requestId"])
         self.spans[event["requestId"]] = [float(event["timestamp"]), float(event["timestamp"])]
+        self.names[event["requestId"]] = f"{request['method']} {url.path}"
 
     def _extra_info(self, event: dict[str, Any]) -> None:
         headers = event["headers"]
@@ -200,6 +204,7 @@ class Meter:
 
     def _finished(self, event: dict[str, Any]) -> None:
         self.down += int(event["encodedDataLength"])
+        self.received[event["requestId"]] = int(event["encodedDataLength"])
         self._ended(event)
 
     def _failed(self, event: dict[str, Any]) -> None:
@@ -219,9 +224,21 @@ class Meter:
             frontier = max(frontier, end)
         return trips
 
+    def detail(self) -> list[str]:
+        """Each request of the step: when it started and ended (seconds from the first), bytes down."""
+        if not self.spans:
+            return []
+        zero = min(start for start, _end in self.spans.values())
+        return [
+            f"{self.names[rid]} {start - zero:.2f}-{end - zero:.2f} s, {self.received.get(rid, 0)} B down"
+            for rid, (start, end) in sorted(self.spans.items(), key=lambda item: item[1])
+        ]
+
     def reset(self) -> None:
         self.requests = self.up = self.down = 0
         self.spans.clear()
+        self.names.clear()
+        self.received.clear()
 
     def settle(self, page: Page, limit: float = 10.0) -> None:
         """Let in-flight responses finish so their bytes land in the step that caused them."""
@@ -238,6 +255,7 @@ class Step:
     trips: int
     up: int
     down: int
+    detail: tuple[str, ...] = ()
 
     @property
     def limit(self) -> float:
@@ -253,7 +271,8 @@ def measure(page: Page, meter: Meter, label: str, action: Callable[[], None], ti
     meter.settle(page)
     if meter.foreign:  # sanity: the pages must load nothing from elsewhere
         raise RuntimeError(f"requests off loopback: {meter.foreign}")
-    return Step(label, seconds if timed else None, meter.requests, meter.round_trips(), meter.up, meter.down)
+    trips = meter.round_trips()
+    return Step(label, seconds if timed else None, meter.requests, trips, meter.up, meter.down, tuple(meter.detail()))
 
 
 def fill_quick_report(page: Page) -> None:
@@ -296,7 +315,7 @@ def run_flow(browser: Browser, base: str, js: bool) -> tuple[list[Step], float |
         def send() -> None:
             started = time.perf_counter()
             page.click(send_button(page))
-            page.wait_for_selector("#token")
+            page.wait_for_function("() => !!document.querySelector('#token')", polling=50)
             first_shown.append(time.perf_counter() - started)
             if js:  # the script ends on the receipt page, which a reload or Back shows again
                 page.wait_for_url(re.compile(r"/en/receipt$"))
@@ -342,6 +361,8 @@ def print_flow(title: str, steps: list[Step], first_shown: float | None) -> floa
             f"  {s.label:<30} {s.seconds:>8.2f} {s.requests:>8} {s.trips:>5} {s.up:>7} {s.down:>7}"
             f" {s.limit:>8.2f} {over:>+7.2f} {ratio:>7.2f}"
         )
+        for line in s.detail:
+            print(f"      {line}")
     timed = [s for s in steps if s.seconds is not None]
     seconds = sum(s.seconds or 0.0 for s in timed)
     limit = sum(s.limit for s in timed)
