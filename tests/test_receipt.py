@@ -174,3 +174,25 @@ def test_with_files_the_script_moves_to_the_receipt_page_only_once_they_are_sent
     page.reload(wait_until="load")
     assert _receipt_shown(page) == token and "All files were sent" in page.inner_text("#progress")
     assert not page.js_errors
+
+
+def test_after_uploads_longer_than_the_receipt_box_the_token_stays_on_screen(browser: Browser, live: Live) -> None:
+    """The receipt box shows the token for 30 minutes: had the files taken longer (a slow link),
+    posting for the receipt would find it closed, so the script stays on the page it has."""
+    page = open_page(browser, live, js=True)
+    page.add_init_script("{ const real = Date.now; window.later = 0; Date.now = () => real() + window.later; }")
+
+    def late(route: Any) -> None:  # the first chunk goes up "26 minutes" after the receipt came
+        page.evaluate("window.later = 26 * 60 * 1000")
+        route.continue_()
+
+    page.route("**/api/upload/**", late)
+    page.goto(live.url + "/en/")
+    page.fill("#f-what_happened", "The files are large and my connection is slow.")
+    page.set_input_files("#f-files", [{"name": "long.txt", "mimeType": "text/plain", "buffer": document(100_000)}])
+    page.click("#send")
+    page.wait_for_selector("#progress:has-text('All files were sent')", timeout=60_000)
+    page.wait_for_timeout(500)
+    assert page.url == live.url + "/en/", "no move to a receipt that could no longer show the token"
+    assert TOKEN.match(page.inner_text("#token").strip())
+    assert not any(url.endswith("/en/receipt") for url in live.urls)
