@@ -24,7 +24,7 @@ headless Chromium:
    round trip (Chromium's emulation delays each request by the latency once; a step can come in
    slightly under the limit, which is a model of the link).
 
-Fields are found by name, so the bench works whatever the form's layout. About two minutes.
+Fields are found by name, so the bench works whatever the form's layout. About a minute.
 """
 
 from __future__ import annotations
