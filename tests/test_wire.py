@@ -464,3 +464,27 @@ def test_the_status_page_fits_its_budget_in_every_language(browser, live, js: bo
     figures = {lang: status_wire_bytes(browser, live.url, lang, token, js) for lang in LANGUAGES}
     print("status page on the wire:", figures)
     assert all(size <= STATUS_BUDGET for size in figures.values()), figures
+
+
+def test_masking_round_trips_and_leaves_typed_tokens_alone() -> None:
+    secret = "12345678901234567890"
+    first, second = csrf.mask(secret), csrf.mask(secret)
+    assert first != second and len(first) == csrf.MASKED_TOKEN_LENGTH
+    assert csrf.unmask(first) == csrf.unmask(second) == secret
+    assert csrf.unmask_token(first) == secret
+    arabic = "١٢٣٤ ٥٦٧٨-9012 3456 7890"  # a token as typed, in Arabic-Indic digits: masked as ASCII digits
+    assert csrf.unmask_token(csrf.mask_token(arabic)) == "12345678901234567890"
+    for typed in ("1234 5678 9012 3456 7890", "١٢٣٤٥٦٧٨٩٠١٢٣٤٥٦٧٨٩٠", "1" * csrf.MASKED_TOKEN_LENGTH, ""):
+        assert csrf.unmask_token(typed) == typed, "what a person types is taken as typed"
+    assert csrf.unmask_token(csrf.mask("not-digits-but-20-ch")) is None
+
+
+def test_a_raw_csrf_token_still_passes_and_a_forged_mask_does_not(intake_client, forms_without_wait) -> None:
+    """Flask-WTF's own format (with dots) is checked as it is; a masked value is unmasked first."""
+    token = _file_a_report(intake_client)
+    masked = PageFields.of(_html(intake_client.get("/en/status"))).csrf
+    raw = csrf.unmask(masked)
+    assert raw and "." in raw
+    assert _status(intake_client, token, csrf=raw).status_code == 200
+    assert _status(intake_client, token, csrf=csrf.mask(raw)).status_code == 200
+    assert _status(intake_client, token, csrf=csrf.mask(raw[:-1] + "A")).status_code == 400
