@@ -34,6 +34,7 @@ from wtforms.validators import (
 from cases.proof_of_work import MAX_SOLUTION_DIGITS
 from cases.questionnaire import QUESTIONS, Question
 
+from .csrf import unmask_token
 from .i18n import lazy_gettext as _  # module-level messages: translated when shown
 
 MAX_MESSAGE = 100_000
@@ -123,8 +124,17 @@ ReportForm: type[ReportFields] = type(
 )
 
 
+def _unmasked(value: str | None) -> str | None:
+    """The token posted back from a page's hidden field is masked (intake.csrf.mask_token); a
+    typed one is taken as it is. A mask tampered with leaves no token ("", refused as not one)."""
+    if value is None:
+        return None
+    secret = unmask_token(value)
+    return "" if secret is None else secret
+
+
 class TokenForm(PaidForm):
-    token = StringField(validators=[Length(max=64)])
+    token = StringField(filters=[_unmasked], validators=[Length(max=64)])
 
     def kept(self) -> str:
         """What the reporter typed besides the token, to give back if it could not be sent."""

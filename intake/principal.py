@@ -22,9 +22,11 @@ from cases.blobs import WRITE_FAILURES, is_storage_full
 from cases.filing import NotFound, Reporter
 from cases.limits import Busy, TooLarge
 from cases.proof_of_work import Path, Payment
+from web import compress
 
 from . import schemas
 from .context import intake
+from .csrf import unmask_token
 from .forms import TokenForm, posted
 from .notices import (
     busy_notice,
@@ -63,6 +65,9 @@ def reporter_page(form_class: type[F]) -> Callable[[Callable[[F, Reporter], Resp
                 return no_match(typed)
             except Busy:
                 return *lookup_failed(busy_notice(), 503, typed), RETRY_LATER
+            # The token is proven and the CSRF check passed: the page, with its secrets masked,
+            # may be compressed (web.compress; docs/protocol.md §13). Refusals above are not.
+            compress.allow_post()
             try:
                 return view(form, reporter)
             except NotFound:  # the channel was deleted since the token opened the case
@@ -94,7 +99,8 @@ def reporter_json(model: type[B]) -> Callable[[Callable[[B, Reporter], ResponseR
             if paid_json(body) is not Payment.PAID:
                 return unpaid()
             try:
-                reporter = intake().filing.open_case(body.token)
+                # app.js posts the status page's masked token (intake.csrf.mask_token)
+                reporter = intake().filing.open_case(unmask_token(body.token) or "")
             except (tokens.Malformed, NotFound):
                 return json_failure(gone_notice(), 403)
             except Busy:  # app.js waits Retry-After and sends again: nothing is lost

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import re
 import time
+from contextlib import suppress
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from playwright.sync_api import Browser, Page
+from playwright.sync_api import Error as PlaywrightError
 
+from cases.blobs import FilesystemBlobStore
 from crypto import receipt
 
 from .live import Live, open_page
-from .reporter_helpers import PageFields
+from .reporter_helpers import PageFields, document, only_case, read_case
 from .test_reporter_browser import TOKEN
 
 pytestmark = pytest.mark.slow
@@ -104,3 +108,91 @@ def test_leaving_the_receipt_asks_whether_the_token_was_kept(browser: Browser, l
     page.check("#kept input[name=kept]")
     page.click("#kept button")
     page.wait_for_url(re.compile(r"/en/status"))
+
+
+def _receipt_shown(page: Page) -> str:
+    page.wait_for_selector("#token", timeout=30_000)
+    return page.inner_text("#token").strip()
+
+
+def _back_to_the_receipt(page: Page) -> str:
+    """Back from another page: the receipt again, or the browser's "resubmit?" page (Chromium
+    keeps no copy of a no-store answer to a POST: net::ERR_CACHE_MISS), whose reload posts again."""
+    with suppress(PlaywrightError):
+        page.go_back(wait_until="load")
+    for _attempt in range(5):
+        if page.locator("#token").count():
+            break
+        page.wait_for_timeout(300)  # the error page may still be committing
+        with suppress(PlaywrightError):
+            page.reload(wait_until="load")
+    return _receipt_shown(page)
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
+def test_the_receipt_survives_reload_and_back(browser: Browser, live: Live, js: bool) -> None:
+    page = send_a_short_report(browser, live, js, "They followed me home after the side event.")
+    if js:  # the script ends on a real page: the receipt posted again with the submission's nonce
+        page.wait_for_url(re.compile(r"/en/receipt$"))
+    token = _receipt_shown(page)
+    assert TOKEN.match(token)
+    page.reload(wait_until="load")
+    assert _receipt_shown(page) == token
+    page.check("#kept input[name=kept]")
+    page.click("#kept button")
+    page.wait_for_url(re.compile(r"/en/status"))
+    assert _back_to_the_receipt(page) == token
+    assert page.context.cookies()[0]["name"] == "csrf" and len(page.context.cookies()) == 1
+    if js:
+        assert page.evaluate("localStorage.length + sessionStorage.length") == 0
+        assert not page.js_errors  # type: ignore[attr-defined]  # tests.live.open_page records them on the page
+
+
+def test_with_files_the_script_moves_to_the_receipt_page_only_once_they_are_sent(
+    browser: Browser, live: Live, installed: Any
+) -> None:
+    page = open_page(browser, live, js=True)
+    page.goto(live.url + "/en/")
+    page.fill("#f-what_happened", "They took my phone; here are the photos I kept.")
+    page.check("input[name=situation][value=detained]")
+    page.set_input_files("#f-files", [{"name": "long.txt", "mimeType": "text/plain", "buffer": document(300_000)}])
+    page.click("#send")
+    page.wait_for_url(re.compile(r"/en/receipt$"), timeout=60_000)
+    token = _receipt_shown(page)
+    assert "All files were sent" in page.inner_text("#progress")
+    assert page.is_visible("#receipt-help"), "the help the report asked for stays open"
+    posted = [url for url in live.urls if "/api/" in url or url.endswith("/en/receipt")]
+    assert posted[-1].endswith("/en/receipt") and sum(u.endswith("/en/receipt") for u in posted) == 1
+    assert any("/api/upload/" in u for u in posted[:-1]), "every chunk went before the page moved on"
+    _, files = read_case(
+        live.database,
+        installed.admin_password,
+        only_case(live.database).id,
+        FilesystemBlobStore(live.settings.blob_dir),
+    )
+    assert files == [("long.txt", document(300_000))]
+    page.reload(wait_until="load")
+    assert _receipt_shown(page) == token and "All files were sent" in page.inner_text("#progress")
+    assert not page.js_errors
+
+
+def test_after_uploads_longer_than_the_receipt_box_the_token_stays_on_screen(browser: Browser, live: Live) -> None:
+    """The receipt box shows the token for 30 minutes: had the files taken longer (a slow link),
+    posting for the receipt would find it closed, so the script stays on the page it has."""
+    page = open_page(browser, live, js=True)
+    page.add_init_script("{ const real = Date.now; window.later = 0; Date.now = () => real() + window.later; }")
+
+    def late(route: Any) -> None:  # the first chunk goes up "26 minutes" after the receipt came
+        page.evaluate("window.later = 26 * 60 * 1000")
+        route.continue_()
+
+    page.route("**/api/upload/**", late)
+    page.goto(live.url + "/en/")
+    page.fill("#f-what_happened", "The files are large and my connection is slow.")
+    page.set_input_files("#f-files", [{"name": "long.txt", "mimeType": "text/plain", "buffer": document(100_000)}])
+    page.click("#send")
+    page.wait_for_selector("#progress:has-text('All files were sent')", timeout=60_000)
+    page.wait_for_timeout(500)
+    assert page.url == live.url + "/en/", "no move to a receipt that could no longer show the token"
+    assert TOKEN.match(page.inner_text("#token").strip())
+    assert not any(url.endswith("/en/receipt") for url in live.urls)

@@ -6,6 +6,7 @@ DevTools protocol's ``encodedDataLength``), not as a gzip of the bodies.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import re
 import socket
@@ -16,11 +17,16 @@ from typing import Any
 
 import brotli
 import pytest
+from flask import Flask, g, request
 
+from cases import tokens
+from intake import csrf
 from intake.i18n import LANGUAGES
 from intake.inline import STATIC, Inline, csp_hash
+from web import compress
 
 from .cli_helpers import init
+from .factories import file_case
 from .live import open_page
 from .production import Server, gunicorn_app
 from .reporter_helpers import PageFields
@@ -181,12 +187,15 @@ def test_get_pages_reflect_nothing_of_the_request(intake_client) -> None:
     assert CANARY not in _html(intake_client.get(f"/en/{CANARY}", headers=GZIP))
 
 
-def test_flask_wtf_does_not_mask_the_csrf_token(intake_client) -> None:
-    """Why the decision cannot rest on masking: Flask-WTF signs the same session value on every page
-    (only a timestamp and its signature change, once a second)."""
+def test_the_csrf_token_is_masked_afresh_on_every_page(intake_client) -> None:
+    """Flask-WTF signs the same session value on every page of a session: sent as it is, its bytes
+    would repeat from answer to answer. Masked, no two answers share them, and both still work."""
     first = PageFields.of(_html(intake_client.get("/en/"))).csrf
     second = PageFields.of(_html(intake_client.get("/en/status"))).csrf
-    assert first.split(".")[0] == second.split(".")[0]
+    assert "." not in first and first[:16] != second[:16]
+    raw_first, raw_second = csrf.unmask(first), csrf.unmask(second)
+    assert raw_first and raw_second and raw_first.split(".")[0] == raw_second.split(".")[0]
+    assert raw_first.split(".")[0] not in _html(intake_client.get("/en/", headers=BROTLI))
 
 
 def test_answers_that_echo_what_was_sent_are_not_compressed(intake_client, forms_without_wait) -> None:
@@ -201,16 +210,113 @@ def test_answers_that_echo_what_was_sent_are_not_compressed(intake_client, forms
     assert typo.status_code == 400 and "Content-Encoding" not in typo.headers
 
 
-def test_pages_with_the_token_are_not_compressed(intake_client, forms_without_wait) -> None:
-    fields = PageFields.of(_html(intake_client.get("/en/"))).no_js_form()
-    receipt = intake_client.post("/en/report", data={**fields, "what_happened": CANARY}, headers=GZIP)
+def _file_a_report(client) -> str:
+    """A no-JavaScript report's token (the receipt, which shows it in clear, is not compressed)."""
+    fields = PageFields.of(_html(client.get("/en/"))).no_js_form()
+    receipt = client.post("/en/report", data={**fields, "what_happened": CANARY}, headers=BROTLI)
     found = re.search(r'id="token"[^>]*>(.*?)</p>', receipt.get_data(as_text=True), re.S)
     assert receipt.status_code == 200 and found and "Content-Encoding" not in receipt.headers
-    token = re.sub(r"\D", "", found.group(1))
-    lookup = PageFields.of(_html(intake_client.get("/en/status"))).no_js_form()
-    page = intake_client.post("/en/status", data={**lookup, "token": token}, headers=GZIP)
-    assert page.status_code == 200 and 'id="follow-up"' in page.get_data(as_text=True)
-    assert "Content-Encoding" not in page.headers
+    return re.sub(r"\D", "", found.group(1))
+
+
+def _status(client, token: str, headers: dict[str, str] = BROTLI, **fields: str) -> Any:
+    lookup = PageFields.of(_html(client.get("/en/status"))).no_js_form()
+    return client.post("/en/status", data={**lookup, "token": token, **fields}, headers=headers)
+
+
+def _hidden_tokens(html: str) -> list[str]:
+    return re.findall(r'name="token" value="([^"]*)"', html)
+
+
+def test_the_status_page_is_compressed_with_its_secrets_masked(intake_client, forms_without_wait) -> None:
+    token = _file_a_report(intake_client)
+    first, second = _status(intake_client, token), _status(intake_client, token)
+    for page in (first, second):
+        assert page.status_code == 200 and page.headers["Content-Encoding"] == "br"
+        html = _html(page)
+        assert 'id="follow-up"' in html and CANARY not in html
+        assert token not in html and tokens.format_token(token) not in html, "the token verbatim"
+        assert len(_hidden_tokens(html)) == 3 and all(csrf.unmask_token(t) == token for t in _hidden_tokens(html))
+        raw_csrf = csrf.unmask(PageFields.of(html).csrf)
+        assert raw_csrf and raw_csrf not in html, "the CSRF token verbatim"
+    # Two answers, and the three forms of one answer, mask differently: nothing repeats.
+    masks = _hidden_tokens(_html(first)) + _hidden_tokens(_html(second))
+    assert len(set(masks)) == len(masks) == 6
+    assert PageFields.of(_html(first)).csrf != PageFields.of(_html(second)).csrf
+
+
+def test_a_masked_token_posted_back_opens_the_case(intake_client, forms_without_wait) -> None:
+    token = _file_a_report(intake_client)
+    masked = _hidden_tokens(_html(_status(intake_client, token)))[1]  # the refresh form's
+    again = _status(intake_client, masked)
+    assert again.status_code == 200 and "Where it is now" in _html(again)
+
+
+PLAIN_REFUSALS = (
+    "A token has 20 digits, in five groups of four.",
+    "This number has a typo. Please check each digit.",
+    "No report matches this token. Please check it, or it may have been deleted.",
+)
+
+
+def test_a_tampered_mask_is_refused_with_a_plain_message(intake_client, forms_without_wait) -> None:
+    token = _file_a_report(intake_client)
+    masked = _hidden_tokens(_html(_status(intake_client, token)))[1]
+    data = bytearray(base64.urlsafe_b64decode(masked + "=="))
+    data[20] = data[0] ^ ord("x")  # unmasks to "x" and 19 digits: not a token
+    letter = base64.urlsafe_b64encode(bytes(data)).rstrip(b"=").decode()
+    for bad in (letter, masked[:-1] + "*"):
+        refused = _status(intake_client, bad)
+        html = refused.get_data(as_text=True)
+        assert refused.status_code == 400 and "Content-Encoding" not in refused.headers
+        assert PLAIN_REFUSALS[0] in html and "Traceback" not in html
+        assert masked not in html and token not in html
+    flipped = masked[:30] + ("A" if masked[30] != "A" else "B") + masked[31:]
+    for bad in (flipped, masked[::-1]):  # whatever they unmask to, never the case, always a plain word
+        refused = _status(intake_client, bad)
+        html = refused.get_data(as_text=True)
+        assert refused.status_code in (400, 404) and "Content-Encoding" not in refused.headers
+        assert any(message in html for message in PLAIN_REFUSALS) and "Where it is now" not in html
+
+
+def test_a_failed_csrf_check_is_never_compressed(intake_client, forms_without_wait) -> None:
+    token = _file_a_report(intake_client)
+    page = _html(_status(intake_client, token))
+    forged = csrf.mask("forged." + "x" * 40)
+    for bad in (forged, PageFields.of(page).csrf[:-2] + "xx", ""):
+        refused = _status(intake_client, token, csrf=bad)
+        assert refused.status_code == 400 and "Content-Encoding" not in refused.headers
+        assert "Where it is now" not in refused.get_data(as_text=True)
+
+
+def test_a_post_is_compressed_only_after_the_csrf_check_passed() -> None:
+    """web.compress on its own: a view asking to compress is not enough without Flask-WTF's mark."""
+    app = Flask(__name__)
+    compress.install(app)
+    page = "<p>" + "masked " * 200 + "</p>"
+
+    @app.post("/asks")
+    def asks() -> str:
+        compress.allow_post()
+        if request.args.get("checked"):
+            g.csrf_valid = True
+        return page
+
+    @app.post("/checked")
+    def checked() -> str:
+        g.csrf_valid = True
+        return page
+
+    client = app.test_client()
+    assert "Content-Encoding" not in client.post("/asks", headers=BROTLI).headers
+    assert "Content-Encoding" not in client.post("/checked", headers=BROTLI).headers
+    assert client.post("/asks?checked=1", headers=BROTLI).headers["Content-Encoding"] == "br"
+
+
+def test_the_receipt_with_its_token_in_clear_is_not_compressed(intake_client, forms_without_wait) -> None:
+    fields = PageFields.of(_html(intake_client.get("/en/"))).no_js_form()
+    receipt = intake_client.post("/en/report", data={**fields, "what_happened": "x"}, headers=BROTLI)
+    assert 'id="token"' in receipt.get_data(as_text=True) and "Content-Encoding" not in receipt.headers
 
 
 # -- bytes on the wire, as Chromium receives them -----------------------------------------------
@@ -311,3 +417,74 @@ def test_gzip_under_gunicorn_survives_cut_connections(gunicorn: Server) -> None:
     assert head.startswith(b"HTTP/1.1 200") and headers["Content-Encoding"] == "gzip"
     assert int(headers["Content-Length"]) == len(body) <= FORM_BUDGET
     assert zlib.decompress(body, wbits=31).decode().count("<main") == 1
+
+
+def status_wire_bytes(browser: Any, base: str, lang: str, token: str, js: bool) -> int:
+    """Bytes Chromium received for POST /<lang>/status with ``token`` typed in (headers and body as
+    shipped); checks the answer is Brotli and holds the token nowhere verbatim."""
+    context = browser.new_context(java_script_enabled=js)
+    try:
+        page = context.new_page()
+        cdp = context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        posts: dict[str, str] = {}
+        received: dict[str, int] = {}
+
+        def sent(event: dict[str, Any]) -> None:
+            if event["request"]["method"] == "POST":
+                posts[event["requestId"]] = event["request"]["url"]
+
+        cdp.on("Network.requestWillBeSent", sent)
+        cdp.on("Network.loadingFinished", lambda e: received.__setitem__(e["requestId"], int(e["encodedDataLength"])))
+        page.goto(f"{base}/{lang}/status")
+        page.fill("#token", tokens.format_token(token))
+        if not js:
+            page.wait_for_timeout(2100)
+        with page.expect_navigation() as navigation:
+            page.click("form.pow button")
+        answer = navigation.value
+        assert answer is not None and answer.status == 200 and answer.headers.get("content-encoding") == "br"
+        page.wait_for_selector("#follow-up")
+        body = answer.body().decode()
+        assert token not in body and tokens.format_token(token) not in body
+        page.wait_for_timeout(200)
+        [request_id] = [rid for rid, url in posts.items() if url == f"{base}/{lang}/status"]
+        return received[request_id]
+    finally:
+        context.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
+def test_the_status_page_fits_its_budget_in_every_language(browser, live, js: bool) -> None:
+    """POST /<lang>/status with the token, as Chromium receives it: compressed, under 10 KB, and the
+    token it shows nowhere in the body verbatim (the hidden fields carry it masked)."""
+    token = file_case(live.database, answers={"what_happened": "x"}, settings=live.settings).token
+    assert token
+    figures = {lang: status_wire_bytes(browser, live.url, lang, token, js) for lang in LANGUAGES}
+    print("status page on the wire:", figures)
+    assert all(size <= STATUS_BUDGET for size in figures.values()), figures
+
+
+def test_masking_round_trips_and_leaves_typed_tokens_alone() -> None:
+    secret = "12345678901234567890"
+    first, second = csrf.mask(secret), csrf.mask(secret)
+    assert first != second and len(first) == csrf.MASKED_TOKEN_LENGTH
+    assert csrf.unmask(first) == csrf.unmask(second) == secret
+    assert csrf.unmask_token(first) == secret
+    arabic = "١٢٣٤ ٥٦٧٨-9012 3456 7890"  # a token as typed, in Arabic-Indic digits: masked as ASCII digits
+    assert csrf.unmask_token(csrf.mask_token(arabic)) == "12345678901234567890"
+    for typed in ("1234 5678 9012 3456 7890", "١٢٣٤٥٦٧٨٩٠١٢٣٤٥٦٧٨٩٠", "1" * csrf.MASKED_TOKEN_LENGTH, ""):
+        assert csrf.unmask_token(typed) == typed, "what a person types is taken as typed"
+    assert csrf.unmask_token(csrf.mask("not-digits-but-20-ch")) is None
+
+
+def test_a_raw_csrf_token_still_passes_and_a_forged_mask_does_not(intake_client, forms_without_wait) -> None:
+    """Flask-WTF's own format (with dots) is checked as it is; a masked value is unmasked first."""
+    token = _file_a_report(intake_client)
+    masked = PageFields.of(_html(intake_client.get("/en/status"))).csrf
+    raw = csrf.unmask(masked)
+    assert raw and "." in raw
+    assert _status(intake_client, token, csrf=raw).status_code == 200
+    assert _status(intake_client, token, csrf=csrf.mask(raw)).status_code == 200
+    assert _status(intake_client, token, csrf=csrf.mask(raw[:-1] + "A")).status_code == 400

@@ -2,14 +2,19 @@
 proxy. Brotli, where the browser offers it (Chromium and Firefox do, Tor Browser included), is
 smaller on these pages than gzip, which is the fallback.
 
-Only answers to GET and HEAD are compressed (HTML and JSON, from ``MIN_BYTES`` up), and never an
-answer to a request that carries a body: that is the BREACH decision (docs/protocol.md §13).
-BREACH recovers a secret from a compressed response when an attacker can put text of their
-choosing into the same response and watch its size over many requests. The intake's GET pages
-reflect nothing of the request but a checked language code and route (no query string is read),
-so nothing chosen by anyone else sits next to their CSRF token. The answers to POSTs are the
-ones that echo what was sent (the form refilled with answers, the token typed on the status
-page, the receipt's token, the reporter's messages): those go out uncompressed.
+Answers to GET and HEAD are compressed (HTML and JSON, from ``MIN_BYTES`` up). An answer to a
+request that carries a body is compressed only when its view asked for it (``allow_post``) AND
+the request passed the CSRF check: that is the BREACH decision (docs/protocol.md §13). BREACH
+recovers a secret from a compressed response when an attacker can put text of their choosing
+into the same response and watch its size over many requests. The intake's GET pages reflect
+nothing of the request but a checked language code and route (no query string is read). A POST
+that passed the CSRF check came from one of our own pages in the reporter's own browser session
+(SameSite=Strict cookie and its token), so no third party chose a byte of it; and the secrets a
+page echoes in hidden fields (the CSRF token, the reporter's token) are masked afresh in every
+answer (intake.csrf.mask), so their bytes never repeat and compression cannot reveal them. Views
+ask only for pages whose token was proven (the status page); every refusal (a failed CSRF check,
+a mistyped or unknown token, a form sent back with its answers) and every answer that shows a
+token in clear (the receipt) goes out uncompressed.
 
 ``Vary: Accept-Encoding`` goes on every answer that could have been compressed, so a cache in
 between (none should keep anything: every answer is no-store) never mixes the two forms.
@@ -20,7 +25,7 @@ from __future__ import annotations
 import gzip
 
 import brotli
-from flask import Flask, Request, Response, request
+from flask import Flask, Request, Response, g, request
 
 MIN_BYTES = 512  # below this, the frame and the header cost more than they save
 LEVEL = 9  # pages are small: the best ratio costs well under a millisecond
@@ -30,6 +35,19 @@ COMPRESSIBLE = frozenset({"text/html", "application/json"})
 # Our own static files hold no secret, so BREACH does not apply; they are sent from disk.
 STATIC_TYPES = frozenset({"text/javascript", "application/javascript", "text/css"})
 SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+def allow_post() -> None:
+    """Let this request's answer be compressed though it is a POST: call it only from a view
+    whose page echoes no text but the poster's own, and masks every secret (see the module).
+    It takes effect only if the request also passed Flask-WTF's CSRF check (``g.csrf_valid``)."""
+    g.compress_post = True
+
+
+def _may_compress(req: Request) -> bool:
+    if req.method in SAFE_METHODS:
+        return True
+    return req.method == "POST" and bool(g.get("compress_post")) and bool(g.get("csrf_valid"))
 
 
 def chosen_encoding(req: Request) -> str | None:
@@ -55,7 +73,7 @@ def compress(response: Response) -> Response:
     ):
         return response
     response.vary.add("Accept-Encoding")
-    encoding = chosen_encoding(request) if request.method in SAFE_METHODS else None
+    encoding = chosen_encoding(request) if _may_compress(request) else None
     if encoding is None:
         return response
     body = response.get_data()

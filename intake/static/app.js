@@ -204,7 +204,20 @@ if (report) {
     const help = $('#receipt-help');
     if (help && HELP_SITUATIONS.includes(answers.situation)) help.hidden = false;
     printButton();
+    const answered = Date.now();
     await sendFiles(j.uploads, sealed);
+    // End on a real page: the receipt again, posted with this submission's nonce (POST /<lang>/receipt),
+    // so a reload or Back shows the token again from the receipt box; nothing is kept on the device.
+    // The box shows the token for 30 minutes (crypto/receipt.py SHOW_AGAIN_SECONDS): after slow
+    // uploads that took longer, moving on would lose it, so the page stays as it is.
+    const again = $('#receipt-langs'), here = again && $('[aria-current]', again);
+    if (here && Date.now() - answered < 25 * 60 * 1000) {  // 30 minutes, less a margin
+      const field = (name, value) => again.append(Object.assign(document.createElement('input'), { type: 'hidden', name, value }));
+      if (j.uploads.length) field('files', 'sent');
+      if (HELP_SITUATIONS.includes(answers.situation)) field('help', 'open');
+      again.action = here.formAction;
+      again.submit();
+    }
   });
 }
 
