@@ -23,6 +23,8 @@ between (none should keep anything: every answer is no-store) never mixes the tw
 from __future__ import annotations
 
 import gzip
+import struct
+import zlib
 
 import brotli
 from flask import Flask, Request, Response, g, request
@@ -44,6 +46,50 @@ def allow_post() -> None:
     g.compress_post = True
 
 
+MARK = "\0"  # brackets a secret in a rendered body; removed before the answer leaves
+
+
+def keep_stored(secret: str) -> str:
+    """Mark ``secret`` in a page (the receipt's token) to go out in a stored, uncompressed deflate
+    block that nothing refers to, so the page can be compressed though it shows a secret in clear:
+    see ``gzip_keeping``. The marks (NUL, which no page holds otherwise) are always removed."""
+    g.stored_secrets = True
+    return MARK + secret + MARK
+
+
+def _unmark(body: bytes) -> list[tuple[bytes, bool]]:
+    """The body as (bytes, is_secret) pieces, by the marks ``keep_stored`` placed."""
+    parts = body.split(MARK.encode())
+    if len(parts) % 2 == 0:
+        raise ValueError("an unpaired secret mark")
+    return [(part, i % 2 == 1) for i, part in enumerate(parts) if part]
+
+
+def gzip_keeping(pieces: list[tuple[bytes, bool]]) -> bytes:
+    """gzip (RFC 1952) of the pieces in which each secret is a stored block that nothing refers to,
+    so the answer's length does not depend on the secret's bytes (BREACH), whatever else the page
+    holds (even the secret itself, typed by an attacker elsewhere in it). One deflate stream of
+    runs, each ended by a full flush (byte-aligned); a fresh compressor per run is primed with all
+    that came before, the secrets replaced by as many NULs (distances stay right; the pages hold
+    no NUL, so no reference can land on one), then an empty final block."""
+    out = bytearray(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff")  # no name, mtime 0, best, OS unknown
+    seen = bytearray()
+    crc = 0
+    for data, is_secret in pieces:
+        if is_secret:
+            run = zlib.compressobj(0, zlib.DEFLATED, -15)
+        elif seen:
+            run = zlib.compressobj(LEVEL, zlib.DEFLATED, -15, zdict=bytes(seen[-32768:]))
+        else:
+            run = zlib.compressobj(LEVEL, zlib.DEFLATED, -15)
+        out += run.compress(data) + run.flush(zlib.Z_FULL_FLUSH)
+        seen += bytes(len(data)) if is_secret else data
+        crc = zlib.crc32(data, crc)
+    out += zlib.compressobj(LEVEL, zlib.DEFLATED, -15).flush(zlib.Z_FINISH)
+    out += struct.pack("<II", crc, sum(len(d) for d, _ in pieces) & 0xFFFFFFFF)
+    return bytes(out)
+
+
 def _may_compress(req: Request) -> bool:
     if req.method in SAFE_METHODS:
         return True
@@ -63,6 +109,10 @@ def compress(response: Response) -> Response:
     if response.mimetype in STATIC_TYPES and response.direct_passthrough:
         response.direct_passthrough = False  # read the file into memory: a few KB at most
         response.set_data(response.get_data())
+    pieces = None
+    if g.get("stored_secrets") and not (response.direct_passthrough or response.is_streamed):
+        pieces = _unmark(response.get_data())
+        response.set_data(b"".join(data for data, _ in pieces))
     if (
         response.mimetype not in COMPRESSIBLE | STATIC_TYPES
         or response.direct_passthrough
@@ -74,12 +124,20 @@ def compress(response: Response) -> Response:
         return response
     response.vary.add("Accept-Encoding")
     encoding = chosen_encoding(request) if _may_compress(request) else None
+    if pieces is not None:
+        # Python's Brotli gives no control over its blocks: a page with a secret in clear is gzip.
+        encoding = "gzip" if encoding is not None and request.accept_encodings["gzip"] > 0 else None
     if encoding is None:
         return response
     body = response.get_data()
     if len(body) < MIN_BYTES:
         return response
-    packed = brotli.compress(body, quality=BROTLI_QUALITY) if encoding == "br" else gzip.compress(body, LEVEL, mtime=0)
+    if pieces is not None:
+        packed = gzip_keeping(pieces)
+    elif encoding == "br":
+        packed = brotli.compress(body, quality=BROTLI_QUALITY)
+    else:
+        packed = gzip.compress(body, LEVEL, mtime=0)
     response.set_data(packed)  # sets Content-Length
     response.headers["Content-Encoding"] = encoding
     return response
