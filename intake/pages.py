@@ -128,9 +128,7 @@ def no_match(token_text: str) -> tuple[str, int]:
     return lookup_failed(no_match_notice(), 404, token_text)
 
 
-def status_page(
-    reporter: Reporter, notice: str = "", message: str = "", errors: dict[str, str] | None = None
-) -> str:
+def status_page(reporter: Reporter, notice: str = "", message: str = "", errors: dict[str, str] | None = None) -> str:
     standing = intake().filing.standing(reporter)
     limits = intake().settings
     return render_template(

@@ -38,13 +38,16 @@ pytestmark = pytest.mark.slow
 AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
 # Every rule axe runs by default (WCAG 2.0-2.2 A and AA, and best practices), none switched off, and
 # target-size (WCAG 2.2 AA, 24 px), which axe leaves off by default.
-AXE_RUN = "axe.run(document, {resultTypes: ['violations'], rules: {'target-size': {enabled: true}}}).then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map(n => n.target.join(' '))})))"
+AXE_RUN = """axe.run(document, {resultTypes: ['violations'], rules: {'target-size': {enabled: true}}})
+  .then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                     targets: v.nodes.map(n => n.target.join(' '))})))"""
 # WCAG 2.2's 24 px minimum target, measured on every control itself (axe's target-size rule
 # accepts a smaller control with enough space around it, and never sees a file input's button).
 SMALL_TARGETS = """[...document.querySelectorAll('button, input:not([type=hidden]), select, textarea, summary')]
   .filter(e => e.getClientRects().length)
   .filter(e => { const r = e.getBoundingClientRect(); return r.width < 24 || r.height < 24; })
-  .map(e => { const r = e.getBoundingClientRect(); return (e.id ? '#' + e.id : e.tagName.toLowerCase() + '[name=' + e.name + ']') + ' ' + Math.round(r.width) + 'x' + Math.round(r.height); })"""
+  .map(e => { const r = e.getBoundingClientRect(), name = e.id ? '#' + e.id : e.tagName + '[name=' + e.name + ']';
+              return name + ' ' + Math.round(r.width) + 'x' + Math.round(r.height); })"""
 
 
 @dataclass
@@ -202,7 +205,7 @@ def _violations(page: Any, axe_page: Any, js: bool, axe_source: str) -> list[dic
     if not target.evaluate("typeof window.axe === 'object'"):
         target.evaluate(axe_source)
     small = target.evaluate(SMALL_TARGETS)
-    sizes = [{"id": "target-size-24", "impact": "serious", "help": "Controls must be at least 24 by 24 px", "targets": small}]
+    sizes = [{"id": "target-size-24", "impact": "serious", "help": "Controls must be 24 by 24 px", "targets": small}]
     return list(target.evaluate(AXE_RUN)) + (sizes if small else [])
 
 
@@ -221,7 +224,8 @@ def test_every_reporter_page_has_no_axe_violation(
                     continue
                 reach(Visit(page, live, lang, js, token, monkeypatch))
                 for v in _violations(page, axe_page, js, axe_source):
-                    found.append(f"[{lang}] {name}: {v['id']} ({v['impact']}) {v['help']} at {json.dumps(v['targets'])}")
+                    where = json.dumps(v["targets"])
+                    found.append(f"[{lang}] {name}: {v['id']} ({v['impact']}) {v['help']} at {where}")
         assert page.js_errors == []
     finally:
         page.context.close()

@@ -60,7 +60,7 @@ def assert_shown_next_to(html: str, field_id: str, name: str, heading: str = "Th
     assert not [t for t, a in between if t in ("input", "textarea", "select") and a.get("type") != "hidden"], (
         "another field stands between the message and its field"
     )
-    assert f"<h2 id=\"error-summary-title\">{heading}</h2>" in html
+    assert f'<h2 id="error-summary-title">{heading}</h2>' in html
     assert (field_id, message.group(1)) in _summary_links(html)
     assert html.index('class="error-summary"') < html.index("<h1"), "the summary opens the page"
     return message.group(1)
@@ -160,7 +160,8 @@ def test_file_limits_are_shown_at_the_file_input_and_cleared_when_fixed(browser,
     too_many = [{**small, "name": f"{n}.txt"} for n in range(MAX_FILES + 1)]
     too_big = {"name": "video.txt", "mimeType": "text/plain", "buffer": b"x" * (1024 * 1024 + 1)}
 
-    for files, said in [(too_many, f"Too many files: at most {MAX_FILES}"), ([too_big], "This file is too big: video.txt")]:
+    limits = [(too_many, f"Too many files: at most {MAX_FILES}"), ([too_big], "This file is too big: video.txt")]
+    for files, said in limits:
         page.set_input_files("#f-files", files)
         page.wait_for_selector("#files-error")
         assert said in page.inner_text("#files-error")
