@@ -39,8 +39,9 @@ AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "ax
 # Every rule axe runs by default (WCAG 2.0-2.2 A and AA, and best practices), none switched off, and
 # target-size (WCAG 2.2 AA, 24 px), which axe leaves off by default.
 AXE_RUN = """axe.run(document, {resultTypes: ['violations'], rules: {'target-size': {enabled: true}}})
-  .then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
-                                     targets: v.nodes.map(n => n.target.join(' '))})))"""
+  .then(r => ({passes: r.passes.length, lang: document.documentElement.lang,
+               violations: r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                                   targets: v.nodes.map(n => n.target.join(' '))}))}))"""
 # WCAG 2.2's 24 px minimum target, measured on every control itself (axe's target-size rule
 # accepts a smaller control with enough space around it, and never sees a file input's button).
 SMALL_TARGETS = """[...document.querySelectorAll('button, input:not([type=hidden]), select, textarea, summary')]
@@ -196,17 +197,18 @@ def axe_source() -> str:
     return AXE.read_text(encoding="utf-8")
 
 
-def _violations(page: Any, axe_page: Any, js: bool, axe_source: str) -> list[dict[str, Any]]:
+def _violations(page: Any, axe_page: Any, lang: str, js: bool, axe_source: str) -> list[dict[str, Any]]:
     if js:
         target = page
     else:
         axe_page.set_content(_without_scripts(page.content()), wait_until="load")
         target = axe_page
-    if not target.evaluate("typeof window.axe === 'object'"):
-        target.evaluate(axe_source)
+    target.evaluate(axe_source)  # afresh for every document, so axe never holds on to an old one
     small = target.evaluate(SMALL_TARGETS)
     sizes = [{"id": "target-size-24", "impact": "serious", "help": "Controls must be 24 by 24 px", "targets": small}]
-    return list(target.evaluate(AXE_RUN)) + (sizes if small else [])
+    result = target.evaluate(AXE_RUN)
+    assert result["lang"] == lang and result["passes"] > 10, f"axe did not check the {lang} page: {result}"
+    return list(result["violations"]) + (sizes if small else [])
 
 
 @pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
@@ -223,7 +225,7 @@ def test_every_reporter_page_has_no_axe_violation(
                 if js not in modes:
                     continue
                 reach(Visit(page, live, lang, js, token, monkeypatch))
-                for v in _violations(page, axe_page, js, axe_source):
+                for v in _violations(page, axe_page, lang, js, axe_source):
                     where = json.dumps(v["targets"])
                     found.append(f"[{lang}] {name}: {v['id']} ({v['impact']}) {v['help']} at {where}")
         assert page.js_errors == []

@@ -206,3 +206,11 @@ def test_status_page_mistakes_focus_their_field(browser, live, js: bool) -> None
     if js:  # the empty follow-up never left the page
         assert not [u for u in live.urls if u.endswith("/status/message") or "/api/message" in u]
     assert page.js_errors == []
+
+
+@pytest.mark.parametrize("lang", ["fr", "ar"])
+def test_a_page_that_does_not_exist_answers_in_the_language_of_its_path(intake_client, lang: str) -> None:
+    response = intake_client.get(f"/{lang}/no-such-page")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 404
+    assert f'<html lang="{lang}"' in html and "This page does not exist" not in html
