@@ -19,31 +19,30 @@ const say = (t, v = {}) => { const p = $('#progress'); if (p) p.textContent = fi
 
 // A reporter's mistake is shown next to its field, as the server shows it (_errors.html): a message
 // with the id "<name>-error" that the field names in aria-describedby, the field marked invalid,
-// focused and scrolled into view. An empty text takes the message away. Returns '' (to throw: the
+// focused (which scrolls it into view). An empty text takes the message away. Returns '' (to throw: the
 // message is shown already, so nothing more is said).
-function showError(field, text) {
-  const id = field.name + '-error', ids = (field.getAttribute('aria-describedby') || '').split(' ').filter(i => i && i !== id);
-  let p = document.getElementById(id);
+function showError(f, text) {
+  const id = f.name + '-error', d = 'aria-describedby', ids = (f.getAttribute(d) || '').split(' ').filter(i => i && i != id);
+  let p = $('#' + id);
   if (text) {
-    if (!p) { p = document.createElement('p'); p.id = id; p.className = 'error'; p.setAttribute('role', 'alert'); field.before(p); }
+    if (!p) { p = document.createElement('p'); p.id = id; p.className = 'error'; p.setAttribute('role', 'alert'); f.before(p); }
     p.textContent = text;
     ids.push(id);
-    field.setAttribute('aria-invalid', 'true');
-    field.focus({ preventScroll: true });
-    field.scrollIntoView({ block: 'center' });
-  } else {
-    p?.remove();
-    field.removeAttribute('aria-invalid');
-  }
-  if (ids.length) field.setAttribute('aria-describedby', ids.join(' ')); else field.removeAttribute('aria-describedby');
+    f.setAttribute('aria-invalid', 'true');
+    f.focus();
+  } else { p?.remove(); f.removeAttribute('aria-invalid'); }
+  ids.length ? f.setAttribute(d, ids.join(' ')) : f.removeAttribute(d);
   return '';
 }
 
 // Every empty field marked data-required gets its message, the first one last so it has the focus.
 function checkRequired(form) {
-  const fields = [...form.querySelectorAll('[data-required]')].reverse();
   let empty = false;
-  for (const f of fields) { const missing = !f.value.trim(); showError(f, missing ? f.dataset.required : ''); empty ||= missing; }
+  for (const f of [...form.querySelectorAll('[data-required]')].reverse()) {
+    const v = f.value.trim();
+    showError(f, v ? '' : f.dataset.required);
+    empty ||= !v;
+  }
   if (empty) throw '';
 }
 
