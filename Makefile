@@ -13,11 +13,18 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $@
 
+# Test-only JavaScript tools pinned in package-lock.json (axe-core for tests/test_accessibility.py).
+node_modules/.installed: package.json package-lock.json
+	command -v npm >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null)
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
 demo: $(BIN)/.installed
 	$(BIN)/reprisals demo
 
 test: lint
 	scripts/ensure-services
+	$(MAKE) node_modules/.installed
 	RRI_TEST_DB=sqlite $(BIN)/python -m pytest
 	RRI_TEST_DB=postgres $(BIN)/python -m pytest
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 
@@ -13,6 +13,7 @@ from cases.blobs import WRITE_FAILURES, is_storage_full
 from cases.proof_of_work import Path
 
 from .context import intake
+from .i18n import LANGUAGES
 from .notices import failed_notice, stale_notice, storage_full_notice, too_large_notice
 from .pages import RETRY_LATER, lookup_failed, show_form
 
@@ -29,6 +30,10 @@ def install(app: Flask) -> None:
 
 def _error_page(code: int) -> Callable[[Exception], ResponseReturnValue]:
     def handler(_error: Exception) -> ResponseReturnValue:
+        # A path no route matched (/fr/no-such-page) still names the reporter's language.
+        first = request.path.lstrip("/").split("/", 1)[0]
+        if "lang" not in g and first in LANGUAGES:
+            g.lang = first
         if "/api/" in request.path:  # app.js shows the message of a JSON answer
             return jsonify(error=too_large_notice("total") if code == 413 else failed_notice()), code
         return render_template("error.html", code=code), code

@@ -128,7 +128,7 @@ def no_match(token_text: str) -> tuple[str, int]:
     return lookup_failed(no_match_notice(), 404, token_text)
 
 
-def status_page(reporter: Reporter, notice: str = "", message: str = "") -> str:
+def status_page(reporter: Reporter, notice: str = "", message: str = "", errors: dict[str, str] | None = None) -> str:
     standing = intake().filing.standing(reporter)
     limits = intake().settings
     return render_template(
@@ -137,6 +137,7 @@ def status_page(reporter: Reporter, notice: str = "", message: str = "") -> str:
         token=reporter.token,
         notice=notice,
         message=message,
+        errors=errors or {},  # field name -> what is wrong with it, shown next to the field
         csrf_token=csrf.token(),
         **challenges(),
         refresh_challenge=intake().pow.challenge(Path.FORM),

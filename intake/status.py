@@ -38,7 +38,7 @@ def follow_up(form: FollowUpForm, reporter: Reporter) -> ResponseReturnValue:
     text = form.message.data or ""
     files = sealed_files(form.files.data, form.keep_original.data, filing.intake_key().public_key)
     if not text and not files:
-        return status_page(reporter, _("Write a message or choose a file to send."))
+        return status_page(reporter, errors={"message": _("Write a message or choose a file to send.")})
     team, mine = filing.seal_follow_up(reporter, text or _("(files only)"))
     with filing.blobs.undo_on_error():
         filing.follow_up(reporter, team=team, mine=mine, whole=files)
@@ -49,6 +49,6 @@ def follow_up(form: FollowUpForm, reporter: Reporter) -> ResponseReturnValue:
 @reporter_page(DeleteForm)
 def delete_channel(form: DeleteForm, reporter: Reporter) -> ResponseReturnValue:
     if not form.confirm.data:
-        return status_page(reporter, _("Tick the box to confirm that you want to delete this."))
+        return status_page(reporter, errors={"confirm": _("Tick the box to confirm that you want to delete this.")})
     intake().filing.delete_channel(reporter)
     return render_template("deleted.html")

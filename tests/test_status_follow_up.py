@@ -94,8 +94,9 @@ def test_a_follow_up_file_over_the_limit_is_explained_on_the_status_page(browser
     big = b"\0" * (MAX_FILE_MB * 1024 * 1024 + 1)
     page.set_input_files("#f-files", [{"name": "huge.mp4", "mimeType": "video/mp4", "buffer": big}])
     page.click("#follow-up button[type=submit]")
-    page.wait_for_selector("#progress:has-text('This file is too big: huge.mp4')", timeout=10_000)
-    assert f"The limit is {MAX_FILE_MB} MB per file" in page.inner_text("#progress")
+    # said next to the file input (its message, named by the input's aria-describedby)
+    page.wait_for_selector("#files-error:has-text('This file is too big: huge.mp4')", timeout=10_000)
+    assert f"The limit is {MAX_FILE_MB} MB per file" in page.inner_text("#files-error")
     with live.database.session() as session:
         assert session.get_one(Case, session.scalars(select(Case.id)).one()).status is Status.RECEIVED
         assert session.scalars(select(Attachment)).all() == []

@@ -17,6 +17,35 @@ const fill = (t, v) => (t || '').replace(/\{(\w+)\}/g, (_, k) => v[k]);
 const strings = $('#strings') ? $('#strings').dataset : {};
 const say = (t, v = {}) => { const p = $('#progress'); if (p) p.textContent = fill(t || '', v); };
 
+// A reporter's mistake is shown next to its field, as the server shows it (_errors.html): a message
+// with the id "<name>-error" that the field names in aria-describedby, the field marked invalid,
+// focused (which scrolls it into view). An empty text takes the message away. Returns '' (to throw: the
+// message is shown already, so nothing more is said).
+function showError(f, text) {
+  const id = f.name + '-error', d = 'aria-describedby', ids = (f.getAttribute(d) || '').split(' ').filter(i => i && i != id);
+  let p = $('#' + id);
+  if (text) {
+    if (!p) { p = document.createElement('p'); p.id = id; p.className = 'error'; p.setAttribute('role', 'alert'); f.before(p); }
+    p.textContent = text;
+    ids.push(id);
+    f.setAttribute('aria-invalid', 'true');
+    f.focus();
+  } else { p?.remove(); f.removeAttribute('aria-invalid'); }
+  ids.length ? f.setAttribute(d, ids.join(' ')) : f.removeAttribute(d);
+  return '';
+}
+
+// Every empty field marked data-required gets its message, the first one last so it has the focus.
+function checkRequired(form) {
+  let empty = false;
+  for (const f of [...form.querySelectorAll('[data-required]')].reverse()) {
+    const v = f.value.trim();
+    showError(f, v ? '' : f.dataset.required);
+    empty ||= !v;
+  }
+  if (empty) throw '';
+}
+
 // Leave quickly: replace (not push) so Back does not return here; Escape twice does the same.
 const leave = $('#leave');
 const go = e => { e && e.preventDefault(); location.replace(leave.href); };
@@ -86,9 +115,10 @@ async function readFiles(form, notes) {
   // Every input named files: the files chosen, and the voice note (marked clean once voice.js blanked it).
   const files = [...form.querySelectorAll('input[type=file][name=files]')].flatMap(i => [...i.files].map(f => Object.assign(f, { clean: !!i.dataset.clean })));
   let sum = 0, lines = [];
-  if (files.length > +(d.maxFiles || 99)) throw fill(strings.tooMany, { count: d.maxFiles });
+  if (input) showError(input, '');
+  if (files.length > +(d.maxFiles || 99)) throw showError(input, fill(strings.tooMany, { count: d.maxFiles }));
   for (const f of files) {
-    if (f.size > d.maxFile * mb) throw fill(strings.tooBig, { name: f.name, mb: d.maxFile });
+    if (f.size > d.maxFile * mb) throw showError(input, fill(strings.tooBig, { name: f.name, mb: d.maxFile }));
     sum += f.size;
     let bytes = new Uint8Array(await f.arrayBuffer());
     if (!isPhoto(f, bytes)) { if (!/^text\/(plain|csv)$/.test(f.type) && !f.clean) lines.push(fill(strings.kept, { name: f.name })); }
@@ -102,7 +132,7 @@ async function readFiles(form, notes) {
     out.push({ f, bytes });
   }
   if (notes) notes.textContent = lines.join('\n');
-  if (sum > (d.maxTotal || 1e9) * mb) throw fill(strings.total, { mb: d.maxTotal });
+  if (sum > (d.maxTotal || 1e9) * mb) throw showError(input, fill(strings.total, { mb: d.maxTotal }));
   return out;
 }
 
@@ -175,8 +205,7 @@ if (report) {
   emergencyHelp(report);
   fileNotes(report);
   guard(report, async () => {
-    const text = report.elements.what_happened;
-    if (!text.value.trim()) { say(text.dataset.required); text.setAttribute('aria-invalid', 'true'); text.focus(); throw text.dataset.required; }
+    checkRequired(report);
     say(strings.sealing);
     const answers = {};
     for (const el of report.elements) {
@@ -227,7 +256,9 @@ if (followUp) {
   guard(followUp, async () => {
     const d = followUp.dataset, text = followUp.elements.message.value.trim(), ctx = enc.encode(d.context);
     const files = await readFiles(followUp, $('#file-notes'));
-    if (!text && !files.length) return followUp.submit();
+    const box = followUp.elements.message;
+    showError(box, text || files.length ? '' : box.dataset.empty);
+    if (!text && !files.length) throw '';
     const msg = enc.encode(text || '📎');
     const key = unb64u(d.key), sealed = await sealAll(key, files);
     const j = await post(followUp, {
