@@ -35,6 +35,7 @@ GRANT EXECUTE ON FUNCTION
     :schema.intake_follow_up(bytea, bytea, bytea, date, text[], bytea[], integer[], text[], text[]),
     :schema.intake_delete_channel(bytea),
     :schema.intake_lock_upload(text, text),
-    :schema.intake_record_chunk(text, text, integer, integer)
+    :schema.intake_record_chunk(text, text, integer, integer),
+    :schema.intake_add_details(bytea, text, bytea, date)  -- migration 0007: details added later
     TO :role;
 GRANT SELECT, INSERT, DELETE ON :schema.spent_challenges TO :role;  -- one use per challenge; expired rows purged
