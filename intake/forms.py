@@ -32,7 +32,7 @@ from wtforms.validators import (
 )
 
 from cases.proof_of_work import MAX_SOLUTION_DIGITS
-from cases.questionnaire import DETAILS, QUESTIONS, Question
+from cases.questionnaire import DETAILS, QUICK, Question
 
 from .i18n import lazy_gettext as _  # module-level messages: translated when shown
 
@@ -85,6 +85,9 @@ def _question_field(question: Question) -> Field:
     return StringField(filters=[_text], validators=checks)
 
 
+_QUICK: dict[str, Question] = {q.name: q for q in QUICK}
+
+
 class ReportFields(PaidForm):
     # Every form page carries one; a guessable nonce would open someone else's receipt box.
     nonce = StringField(validators=[DataRequired(), Regexp(r"^[A-Za-z0-9_-]{22,64}\Z")])
@@ -93,11 +96,11 @@ class ReportFields(PaidForm):
 
     def validate(self, extra_validators: Any = None) -> bool:
         ok = bool(super().validate(extra_validators))
-        return _choices_ok(self, QUESTIONS) and ok
+        return _choices_ok(self, _QUICK) and ok
 
     def answers(self) -> dict[str, str | list[str]]:
         """The non-empty answers, in the layout app.js builds too (docs/protocol.md, "Report")."""
-        return _answers(self, QUESTIONS)
+        return _answers(self, _QUICK)
 
     def problems(self) -> dict[str, str]:
         return _problems(self)
@@ -130,9 +133,10 @@ def _problems(form: FlaskForm) -> dict[str, str]:
     return {name: str(field.errors[0]) for name, field in form._fields.items() if field.errors}
 
 
-# One field per question; annotate with ReportFields, which has everything the views read.
+# One field per quick question (the report form asks only those; the rest are details added
+# later, intake.details); annotate with ReportFields, which has everything the views read.
 ReportForm: type[ReportFields] = type(
-    "ReportForm", (ReportFields,), {name: _question_field(q) for name, q in QUESTIONS.items()}
+    "ReportForm", (ReportFields,), {name: _question_field(q) for name, q in _QUICK.items()}
 )
 
 
