@@ -183,3 +183,16 @@ def quick_report_with_details_no_js(
     status = send_details_no_js(client, lang, shown, token, details)
     assert status.status_code == 200, status.get_data(as_text=True)[:2000]
     return token, status.get_data(as_text=True)
+
+
+def merged_answers(database, password: str, case_id: str) -> dict[str, Any]:
+    """The answers the desk reads: the report with every details submission merged (cases.details)."""
+    from cases import details, reading
+
+    with database.session() as session:
+        admin = session.scalar(select(Caseworker).where(Caseworker.username == "admin"))
+        keys = keyring.unlock(session, admin, password).private_keys()
+        case = session.get_one(Case, case_id)
+        merged = details.merged(keys, session, case, reading.open_report(keys, session, case).report)
+        assert merged.report is not None
+        return dict(merged.report.answers)

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from cases import details as details_module
 from cases import filing as filing_module
-from cases import inbox_index, keyring, reading, statistics_facts
+from cases import inbox_index, keyring, reading, statistics, statistics_facts
 from cases.config import Settings
 from cases.intake_keys import current
 from cases.models import Case, Caseworker, ReportDetails, Submission
@@ -201,7 +201,7 @@ def test_details_sealed_in_the_browser_reach_the_desk_and_the_inbox_index(
         assert entry is not None and entry["country"] == "KE" and entry["un_link"] == ["upr"]
         assert entry["d"] == newest
         facts, unreadable = statistics_facts.direct_facts(session, ring.private_keys(), [case])
-        assert unreadable == 0 and facts[0] == statistics_facts.statistics.facts(
+        assert unreadable == 0 and facts[0] == statistics.facts(
             case.received_on, {"country": "KE", "un_link": ["upr"], "consent_act": "yes"}, None
         )
     page_html = _case_page(desk_client, case_id)

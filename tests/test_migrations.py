@@ -193,7 +193,8 @@ def test_0007_details_table_up_and_down_with_data(database_url: str) -> None:
         )
         conn.execute(
             text(
-                "INSERT INTO submissions (case_id, received_on, intake_key_id, envelope) VALUES ('case1', '2026-01-02', '00', :e)"
+                "INSERT INTO submissions (case_id, received_on, intake_key_id, envelope)"
+                " VALUES ('case1', '2026-01-02', '00', :e)"
             ),
             {"e": b"sealed report"},
         )
