@@ -158,7 +158,7 @@ def test_the_form_asks_for_the_affected_persons_consent_without_javascript(
     assert status.status_code == 200 and "Vos détails ont été ajoutés." in status.get_data(as_text=True)
     with database.session() as session:
         case = session.scalars(select(Case)).one()
-        ring = keyring.unlock(session, session.scalars(select(Caseworker)).first(), installed.admin_password)
+        ring = keyring.unlock(session, session.scalars(select(Caseworker)).one(), installed.admin_password)
         merged = casefile.load(session, case, ring.private_keys(), "fr")
     assert merged.report is not None
     assert {k: merged.report.answers.get(k) for k in {**quick, **details}} == {**quick, **details}
