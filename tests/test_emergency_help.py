@@ -203,13 +203,19 @@ def test_with_javascript_the_help_opens_on_the_answers_that_need_it(browser, liv
     assert page.is_visible("#emergency .contacts")
     page.check("input[name=danger][value=no]")
     assert not page.is_visible("#emergency .contacts")
-    page.check("input[name=situation][value=missing]")
-    assert page.is_visible("#emergency-situation .contacts")
     page.fill("#f-what_happened", "My brother has not come home.")
     page.click("#send")
     page.wait_for_selector("#token", timeout=60_000)
-    assert page.is_visible("#receipt-help")
-    assert "You said someone is detained or missing" in page.inner_text("#receipt-help")
+    assert not page.is_visible("#receipt-help")
+    # "Where are they now?" is on the details page (the quick path's step 3): its help opens there.
+    page.wait_for_timeout(2100)
+    page.click("#add-details button")
+    page.wait_for_selector("#details")
+    page.wait_for_function("!document.querySelector('#emergency-situation').open")
+    page.check("input[name=situation][value=free]")
+    assert not page.is_visible("#emergency-situation .contacts")
+    page.check("input[name=situation][value=missing]")
+    assert page.is_visible("#emergency-situation .contacts")
     assert page.js_errors == []
 
 
