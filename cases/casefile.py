@@ -109,6 +109,7 @@ class CaseFile:
     files: list[FileRow]
     assignee: str | None
     added: list[details.Added] = field(default_factory=list)  # details submissions, in order
+    added_on: dict[str, dt.date] = field(default_factory=dict)  # question -> day a later answer came
 
     @property
     def report_readable(self) -> bool:
@@ -278,6 +279,7 @@ def load(session: Session, case: Case, keys: Keys, language: str) -> CaseFile:
         files=files,
         assignee=names.get(case.assigned_to) if case.assigned_to else None,
         added=merged.added,
+        added_on=merged.added_on,
     )
 
 

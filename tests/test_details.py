@@ -158,6 +158,8 @@ def test_later_details_replace_earlier_answers_and_a_withdrawn_consent_is_enforc
     assert send_details_no_js(intake_client, "en", shown, token, {"consent_authorities": "no"}).status_code == 200
     page = _case_page(desk_client, case_id)
     assert re.search(r'<dt id="q-when">When did it happen\? <span class="badge added">added on 2026-03-01', page)
+    consent = re.search(r'<section class="consent" id="consent".*?</section>', page, re.S).group(0)
+    assert re.search(r"authorities[^<]*<strong>NOT given</strong>.*?added on 2026-03-09", consent, re.S)
     # The authorities consent, given on the 1st and withdrawn on the 9th, is withdrawn.
     to_authorities = {"to": "Ministry of Justice", "on": "2026-03-10", "authorities": "1"}
     refused = post(desk_client, desk_app, case_id, "/referrals", to_authorities)
