@@ -1,7 +1,7 @@
 """Every database write the intake makes, each gated by the capability it proves.
 
 On PostgreSQL the intake's role may not write any table itself (deploy/postgres-intake-role.sql):
-these calls go to the SECURITY DEFINER functions of migration 0004, which check the capability
+these calls go to the SECURITY DEFINER functions of migrations 0004 and 0007 (details), which check the capability
 and write nothing else. On SQLite (no roles) the same steps run here with the ORM, with the same
 semantics, so both backends behave alike in tests and in small installations.
 
