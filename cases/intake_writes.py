@@ -1,8 +1,8 @@
 """Every database write the intake makes, each gated by the capability it proves.
 
 On PostgreSQL the intake's role may not write any table itself (deploy/postgres-intake-role.sql):
-these calls go to the SECURITY DEFINER functions of migrations 0004 and 0007 (details), which check the capability
-and write nothing else. On SQLite (no roles) the same steps run here with the ORM, with the same
+these calls go to the SECURITY DEFINER functions of migrations 0004 and 0007 (details), which
+check the capability and write nothing else. On SQLite (no roles) the same steps run here with the ORM, with the same
 semantics, so both backends behave alike in tests and in small installations.
 
 Capabilities: a new case needs nothing but is only ever new (a repeated submission key returns

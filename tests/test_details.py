@@ -153,6 +153,12 @@ def test_later_details_replace_earlier_answers_and_a_withdrawn_consent_is_enforc
         intake_client, "en", quick, {"consent_authorities": "yes", "when": "January"}
     )
     case_id = _only_case_id(database)
+    # Given in the details (the quick form does not ask it): a referral to the authorities may go.
+    to_authorities = {"to": "Ministry of Justice", "on": "2026-03-02", "authorities": "1"}
+    assert post(desk_client, desk_app, case_id, "/referrals", to_authorities).status_code in (200, 302, 303)
+    with database.session() as session:
+        referred = session.get_one(Case, case_id).triage_envelope
+    assert referred is not None
     monkeypatch.setattr(filing_module, "today", lambda: dt.date(2026, 3, 9))
     shown = details_page(intake_client, "en", _status(intake_client, token), token)
     assert send_details_no_js(intake_client, "en", shown, token, {"consent_authorities": "no"}).status_code == 200
@@ -161,11 +167,10 @@ def test_later_details_replace_earlier_answers_and_a_withdrawn_consent_is_enforc
     consent = re.search(r'<section class="consent" id="consent".*?</section>', page, re.S).group(0)
     assert re.search(r"authorities[^<]*<strong>NOT given</strong>.*?added on 2026-03-09", consent, re.S)
     # The authorities consent, given on the 1st and withdrawn on the 9th, is withdrawn.
-    to_authorities = {"to": "Ministry of Justice", "on": "2026-03-10", "authorities": "1"}
-    refused = post(desk_client, desk_app, case_id, "/referrals", to_authorities)
+    refused = post(desk_client, desk_app, case_id, "/referrals", {**to_authorities, "on": "2026-03-10"})
     assert refused.status_code == 409 and "authorities" in refused.get_data(as_text=True)
     with database.session() as session:
-        assert session.get_one(Case, case_id).triage_envelope is None
+        assert session.get_one(Case, case_id).triage_envelope == referred, "nothing stored"
     allowed = post(desk_client, desk_app, case_id, "/referrals", {"to": "UN Special Rapporteur", "on": "2026-03-10"})
     assert allowed.status_code in (200, 302, 303)
     export = desk_client.get(f"/cases/{case_id}/export.json")
