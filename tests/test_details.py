@@ -285,3 +285,15 @@ def test_answers_outside_the_details_are_not_merged(database, installed, setting
     assert merged.added_on == {"when": dt.date(2026, 1, 2)}
     with database.session() as session:
         assert session.scalar(select(func.count()).select_from(Submission)) == 1
+
+
+def test_retention_erases_the_details_with_their_case(intake_client, database, settings) -> None:
+    from cases import retention
+    from cases.blobs import FilesystemBlobStore
+
+    quick_report_with_details_no_js(intake_client, "en", {"what_happened": "x"}, {"when": "May"})
+    case_id = _only_case_id(database)
+    assert len(_rows(database)) == 1
+    with database.session() as session:
+        retention.erase(session, FilesystemBlobStore(settings.blob_dir), case_id)
+    assert _rows(database) == []
