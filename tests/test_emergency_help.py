@@ -209,6 +209,7 @@ def test_with_javascript_the_help_opens_on_the_answers_that_need_it(browser, liv
     assert not page.is_visible("#receipt-help")
     # "Where are they now?" is on the details page (the quick path's step 3): its help opens there.
     page.wait_for_timeout(2100)
+    page.check("#add-details input[name=kept]")
     page.click("#add-details button")
     page.wait_for_selector("#details")
     page.wait_for_function("!document.querySelector('#emergency-situation').open")

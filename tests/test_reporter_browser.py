@@ -103,6 +103,9 @@ def test_report_with_two_attachments_is_sealed_and_readable_by_staff(browser, li
     # Step 3 from the receipt (a time-paid form: the reporter reads the token first).
     page.wait_for_timeout(2100)
     page.click("#add-details button")
+    assert page.inner_text(".steps [aria-current=step]").startswith("2"), "the token must be kept first"
+    page.check("#add-details input[name=kept]")
+    page.click("#add-details button")
     assert page.inner_text(".steps [aria-current=step]").startswith("3")
     add_details(page, js)
     assert page.js_errors == []
@@ -325,6 +328,7 @@ def test_the_steps_and_details_page_fit_320_pixels(browser, live) -> None:
     submit_and_read_token(page, js=True)
     assert page.evaluate("document.documentElement.scrollWidth") <= 320
     page.wait_for_timeout(2100)
+    page.check("#add-details input[name=kept]")
     page.click("#add-details button")
     page.wait_for_selector("#details")
     assert page.evaluate("document.documentElement.scrollWidth") <= 320
