@@ -14,7 +14,7 @@ from dataclasses import replace
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import audit, conversation, errors, notes, triage
+from . import audit, conversation, details, errors, notes, triage
 from .casefile import get
 from .clock import today
 from .consent import Consent, ReferralRefused, unknown
@@ -88,7 +88,8 @@ def _store(session: Session, case: Case, new: triage.Triage, reindex: Reindex | 
 
 
 def _consent(keys: Keys, session: Session, case: Case) -> Consent:
-    report = open_report(keys, session, case).report
+    # Details added later count: a reporter who later says "no" is held to it (cases.details).
+    report = details.merged(keys, session, case, open_report(keys, session, case).report).report
     if report is None:
         raise unknown()
     return Consent.from_answers(report.answers)

@@ -39,6 +39,8 @@ def document(casefile: CaseFile) -> dict[str, Any]:
         },
         # The reporter's whole document, unknown keys included: the export hides nothing.
         "report": {"lang": report.lang, "answers": report.raw.get("answers", report.raw)} if report else None,
+        # Answers the reporter gave later ("Add details"), merged into "report" above: when each came.
+        "added_on": {a.name: a.added_on.isoformat() for g in casefile.groups for a in g.answers if a.added_on},
         "triage": stored_triage.document() if stored_triage else None,
         "timeline": [
             {"status": s.status.value, "on": s.on.isoformat(), "by": s.author, "explanation": _text(s.explanation)}

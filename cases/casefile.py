@@ -9,7 +9,7 @@ a hostile report or a key this caseworker lacks makes a bounded page, not an err
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from babel import Locale, UnknownLocaleError
 from sqlalchemy import select, update
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from crypto.envelope import Purpose
 from crypto.errors import OpenError
 
-from . import audit, errors, reading
+from . import audit, details, errors, reading
 from .clock import today
 from .consent import Consent
 from .conversation import context
@@ -44,6 +44,7 @@ class Answer:
     label: str
     values: list[str]
     free_text: bool  # the reporter's own words (shown in a pre-wrapped block)
+    added_on: dt.date | None = None  # given later, in details added on this day (None: in the report)
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class NoteItem:
 @dataclass(frozen=True)
 class CaseFile:
     case: Case
-    report: Report | None
+    report: Report | None  # the report's answers with every details submission merged in
     report_problem: str | None  # why the report is not shown, in plain words
     language: str  # the reporter's language, named in English; "" when unknown
     groups: list[Group]
@@ -107,6 +108,8 @@ class CaseFile:
     notes: list[NoteItem]
     files: list[FileRow]
     assignee: str | None
+    added: list[details.Added] = field(default_factory=list)  # details submissions, in order
+    added_on: dict[str, dt.date] = field(default_factory=dict)  # question -> day a later answer came
 
     @property
     def report_readable(self) -> bool:
@@ -134,6 +137,7 @@ class CaseFile:
         """How many parts were decrypted: what the audit trail may say about a reading."""
         return {
             "report": int(self.report is not None),
+            "details": sum(d.problem is None for d in self.added),
             "messages": sum(t.body.readable and t.body.text is not None for t in self.thread),
             "notes": sum(n.body.readable for n in self.notes),
             "files": sum(f.name is not None for f in self.files),
@@ -143,6 +147,7 @@ class CaseFile:
         """Every part that did not open, named (never quoted) with its reason where there is one."""
         missing = [f"report: {self.report_problem}"] if self.report is None else []
         missing += ["triage"] if self.triage is None else []
+        missing += [f"details {d.id}: {d.problem}" for d in self.added if d.problem is not None]
         missing += [f"status change {s.id}" for s in self.timeline if not s.explanation.readable]
         missing += [f"message {m.id}" for m in self.thread if not m.body.readable]
         missing += [f"note {n.id}" for n in self.notes if not n.body.readable]
@@ -166,12 +171,15 @@ def language_name(code: str) -> str:
         return text or "not stated"
 
 
-def _groups(report: Report | None, tr: reading.Translate, lang: str) -> list[Group]:
+def _groups(merged: details.Merged, tr: reading.Translate, lang: str) -> list[Group]:
     """Every answered question, labelled, in the form's order (danger first); a country named
-    in the caseworker's language with its code."""
-    answers = report.answers if report else {}
+    in the caseworker's language with its code; an answer given later marked with its day."""
+    answers = merged.report.answers if merged.report else {}
     return [
-        Group(title, [Answer(q.name, tr(q.label), shown, q.kind in FREE_TEXT) for q, shown in rows])
+        Group(
+            title,
+            [Answer(q.name, tr(q.label), shown, q.kind in FREE_TEXT, merged.added_on.get(q.name)) for q, shown in rows],
+        )
         for title, rows in reading.answer_sections(answers, tr, lang=lang)
     ]
 
@@ -250,7 +258,9 @@ def _triage(keys: Keys, case: Case) -> Triage | None:
 def load(session: Session, case: Case, keys: Keys, language: str) -> CaseFile:
     """Open everything of the case that these keys open, labelled in ``language``."""
     tr = reading.catalogue(language).gettext
-    report, problem = reading.open_report(keys, session, case)
+    first, problem = reading.open_report(keys, session, case)
+    merged = details.merged(keys, session, case, first)
+    report = merged.report
     answers = report.answers if report else {}
     names = reading.usernames(session)
     files = _files(keys, session, case)
@@ -259,7 +269,7 @@ def load(session: Session, case: Case, keys: Keys, language: str) -> CaseFile:
         report=report,
         report_problem=problem,
         language=language_name(report.lang) if report else "",
-        groups=_groups(report, tr, language),
+        groups=_groups(merged, tr, language),
         consent=Consent.from_answers(answers),
         consents=reading.consent_rows(answers, tr),
         triage=_triage(keys, case),
@@ -268,6 +278,8 @@ def load(session: Session, case: Case, keys: Keys, language: str) -> CaseFile:
         notes=_notes(keys, session, case, names),
         files=files,
         assignee=names.get(case.assigned_to) if case.assigned_to else None,
+        added=merged.added,
+        added_on=merged.added_on,
     )
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from crypto.envelope import Purpose
+from crypto.envelope import Purpose, seal
 from crypto.errors import OpenError
 from crypto.kdf import Argon2Params
 from crypto.keys import KeyPair
@@ -236,6 +236,22 @@ class Filing:
                 raise NotFound()
             self._store_whole(session, whole_uploads, whole)
             return [Upload(u.id, secret, u.chunk_count) for u, secret in declared_uploads]
+
+    def seal_details(self, reporter: Reporter, plaintext: bytes) -> bytes:
+        """Details typed without JavaScript, sealed here in memory (purpose details)."""
+        with self.db.session() as session:
+            case = session.get_one(Case, reporter.case_id)
+            key = intake_keys.current(session)
+            return seal(key.public_key, Purpose.DETAILS, plaintext, context=conversation.context(case, "details"))
+
+    def add_details(self, reporter: Reporter, envelope: bytes) -> int:
+        """Store sealed details on the reporter's case; NotFound if the channel is gone."""
+        with self.db.session() as session:
+            key_id = reports.check_envelope(session, envelope, Purpose.DETAILS)
+            found = intake_writes.add_details(session, reporter.lookup, key_id, envelope, today())
+            if found is None:
+                raise NotFound()
+            return found
 
     def delete_channel(self, reporter: Reporter) -> None:
         with self.db.session() as session:

@@ -29,7 +29,7 @@ from crypto.errors import OpenError
 from crypto.inbox_index import EntryCipher, derive_key
 from crypto.keys import PrivateKey
 
-from . import countries, errors, reading
+from . import countries, details, errors, reading
 from .consent import Consent
 from .conversation import context
 from .keyring import Keyring
@@ -168,10 +168,15 @@ def entry_from(report: Report | None, triage: Mapping[str, Any] | None, problem:
     return entry
 
 
-def _build(keys: dict[bytes, PrivateKey], case: CaseLike, report_envelope: bytes | None) -> tuple[Entry, bool]:
+def _build(
+    keys: dict[bytes, PrivateKey], case: CaseLike, report_envelope: bytes | None, added: Sequence[details.Row] = ()
+) -> tuple[Entry, bool]:
     """(entry, storable): an entry is stored only if everything opened with these keys, so a
-    caseworker missing a key never replaces a good entry with a poorer one."""
-    report, problem = reading.parse_report(keys, report_envelope)
+    caseworker missing a key never replaces a good entry with a poorer one. Details the reporter
+    added later are merged over the report's answers (cases.details); the entry records the
+    newest one it saw ("d"), so an entry older than the case's latest details is rebuilt."""
+    first, problem = reading.parse_report(keys, report_envelope)
+    report = details.merge(keys, case.id, first, added).report
     triage = None
     if case.triage_envelope is not None:
         triage = reading.open_json(
@@ -182,6 +187,8 @@ def _build(keys: dict[bytes, PrivateKey], case: CaseLike, report_envelope: bytes
         )
     entry = entry_from(report, triage, problem if report_envelope is not None else None)
     entry["t"] = triage_mark(case.triage_envelope)
+    if added:
+        entry["d"] = added[-1][0]
     opened = report is not None or "invalid" in entry  # a malformed report will not change
     return entry, opened and (case.triage_envelope is None or triage is not None)
 
@@ -210,7 +217,8 @@ def rebuild(session: Session, ring: Keyring, case: Case) -> Entry:
     the index key, the entry is returned but nothing is stored.
     """
     envelope = report_envelopes(session, [case.id]).get(case.id)
-    entry, storable = _build(ring.private_keys(), case, envelope)
+    added = details.rows_of(session, [case.id]).get(case.id, [])
+    entry, storable = _build(ring.private_keys(), case, envelope, added)
     try:
         key = index_key(session, ring)
     except IndexUnavailable:
@@ -234,10 +242,17 @@ def read_counted(session: Session, ring: Keyring, cases: Iterable[CaseLike]) -> 
         cipher = None  # build in memory every time, store nothing
     entries: dict[str, Entry] = {}
     missing: list[CaseLike] = []
+    cases = list(cases)
+    newest = details.latest(session, [case.id for case in cases])
     for case in cases:
         blob = case.index_blob
         entry = open_entry(cipher, case.id, blob) if cipher is not None and blob else None
-        if entry is None or entry.get("v") != ENTRY_VERSION or entry.get("t", "") != triage_mark(case.triage_envelope):
+        if (
+            entry is None
+            or entry.get("v") != ENTRY_VERSION
+            or entry.get("t", "") != triage_mark(case.triage_envelope)
+            or entry.get("d", 0) != newest.get(case.id, 0)
+        ):
             missing.append(case)
         else:
             entries[case.id] = entry
@@ -250,11 +265,12 @@ def _rebuild_many(
     session: Session, ring: Keyring, cipher: EntryCipher | None, cases: list[CaseLike]
 ) -> dict[str, Entry]:
     envelopes = report_envelopes(session, [case.id for case in cases])
+    added = details.rows_of(session, [case.id for case in cases])
     entries: dict[str, Entry] = {}
     updates: list[dict[str, Any]] = []
     keys = ring.private_keys()
     for case in cases:
-        entry, storable = _build(keys, case, envelopes.get(case.id))
+        entry, storable = _build(keys, case, envelopes.get(case.id), added.get(case.id, []))
         entries[case.id] = entry
         if cipher is None or not storable:
             continue

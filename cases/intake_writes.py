@@ -1,8 +1,8 @@
 """Every database write the intake makes, each gated by the capability it proves.
 
 On PostgreSQL the intake's role may not write any table itself (deploy/postgres-intake-role.sql):
-these calls go to the SECURITY DEFINER functions of migration 0004, which check the capability
-and write nothing else. On SQLite (no roles) the same steps run here with the ORM, with the same
+these calls go to the SECURITY DEFINER functions of migrations 0004 and 0007 (details), which
+check the capability and write nothing else. On SQLite (no roles) the same steps run here with the ORM, with the same
 semantics, so both backends behave alike in tests and in small installations.
 
 Capabilities: a new case needs nothing but is only ever new (a repeated submission key returns
@@ -22,7 +22,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from . import errors
-from .models import Attachment, AttachmentChunk, Case, Direction, Message, SealedIn, StatusChange
+from .models import Attachment, AttachmentChunk, Case, Direction, Message, ReportDetails, SealedIn, StatusChange
 from .reports import Rejected, add_case, chunk_fits
 
 
@@ -196,6 +196,26 @@ def follow_up(
     _add_uploads(session, case.id, message.id, day, uploads)
     session.flush()
     return message.id
+
+
+def add_details(session: Session, token_lookup: bytes, intake_key_id: str, envelope: bytes, day: dt.date) -> int | None:
+    """Add sealed details (answers given after the report) to the case the token opens; their
+    id, or None. Only ever a new row: nothing earlier is changed (migration 0007)."""
+    if _postgres(session):
+        found = session.scalar(
+            text("SELECT intake_add_details(:lookup, :key, :envelope, :day)"),
+            {"lookup": token_lookup, "key": intake_key_id, "envelope": envelope, "day": day},
+        )
+        return None if found is None else int(found)
+    case = session.scalar(select(Case).where(Case.token_lookup == token_lookup))
+    if case is None:
+        return None
+    details = ReportDetails(case_id=case.id, received_on=day, intake_key_id=intake_key_id, envelope=envelope)
+    session.add(details)
+    case.updated_on = day
+    case.notify_pending = True  # the assigned caseworkers get a content-free notice
+    session.flush()
+    return details.id
 
 
 def delete_channel(session: Session, token_lookup: bytes) -> bool:

@@ -167,6 +167,19 @@ class Submission(Base):
     envelope: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class ReportDetails(Base):
+    """Answers the reporter added later ("Add details"): an envelope of purpose details, to an
+    intake key, bound to ``case:<id>/details``. Only ever inserted (by the intake, through its
+    capability-checked function); the desk merges them over the report's answers in order."""
+
+    __tablename__ = "report_details"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    received_on: Mapped[dt.date] = mapped_column(Date)
+    intake_key_id: Mapped[str] = mapped_column(ForeignKey("intake_keys.id"))
+    envelope: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class Message(Base):
     """A follow-up from the reporter, or a reply to them.
 

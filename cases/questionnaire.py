@@ -343,3 +343,16 @@ STAGES: dict[str, tuple[str, str]] = {
     ),
     "closed": (N_("Closed"), N_("We finished our work on this report. Our message says what came of it.")),
 }
+
+
+# -- the quick path: three questions first, everything else later ("Add details") -----------------
+#: Asked on the report form's first page, in this order; then Send.
+QUICK_NAMES: tuple[str, ...] = ("danger", "what_happened", "consent_act")
+QUICK: tuple[Question, ...] = tuple(QUESTIONS[name] for name in QUICK_NAMES)
+#: The details page: every section of the form minus the quick questions, in the form's order.
+DETAILS_SECTIONS: tuple[Section, ...] = tuple(
+    Section(s.title, tuple(q for q in s.questions if q.name not in QUICK_NAMES))
+    for s in SECTIONS
+    if any(q.name not in QUICK_NAMES for q in s.questions)
+)
+DETAILS: dict[str, Question] = {q.name: q for s in DETAILS_SECTIONS for q in s.questions}

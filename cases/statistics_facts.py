@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from crypto.envelope import Purpose
 
-from . import inbox_index, reading, statistics
+from . import details, inbox_index, reading, statistics
 from .conversation import context
 from .keyring import Keyring
 from .models import Case, Submission
@@ -39,10 +39,12 @@ def direct_facts(session: Session, keys: reading.Keys, cases: Sequence[Case]) ->
     """
     # A few stragglers are fetched by id; everything, in one query, when it is most cases.
     envelopes = _first_submissions(session, [case.id for case in cases] if len(cases) <= _FETCH_ALL else None)
+    added = details.rows_of(session, [case.id for case in cases])  # merged over the report's answers
     found: list[statistics.Facts] = []
     unreadable = 0
     for case in cases:
-        report, problem = reading.parse_report(keys, envelopes.get(case.id))
+        first, problem = reading.parse_report(keys, envelopes.get(case.id))
+        report = details.merge(keys, case.id, first, added.get(case.id, [])).report
         triage = reading.open_json(keys, Purpose.TRIAGE, case.triage_envelope, context(case, "triage"))
         if (report is None and problem == reading.NO_KEY) or (case.triage_envelope is not None and triage is None):
             unreadable += 1

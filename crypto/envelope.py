@@ -41,6 +41,7 @@ class Purpose(enum.IntEnum):
     NOTE = 5
     KEY_WRAP = 6
     TRIAGE = 7
+    DETAILS = 8  # answers a reporter added after the report (docs/protocol.md §14.8)
 
     @property
     def label(self) -> bytes:

@@ -7,8 +7,9 @@
 -- that are capabilities (a case's token lookup hash, a file's upload secret hash).
 --
 -- Writes: none directly (no INSERT, UPDATE or DELETE on any table). The intake files a new
--- case, adds a follow-up, erases its reply channel, opens a case and stores chunks only through
--- the SECURITY DEFINER functions of migration 0004, owned by the schema owner with search_path
+-- case, adds a follow-up or details (migration 0007), erases its reply channel, opens a case and
+-- stores chunks only through the SECURITY DEFINER functions of migrations 0004 and 0007 (it has
+-- no privilege at all on report_details), owned by the schema owner with search_path
 -- pinned. Each checks the capability for its change: a new case is only ever new (a repeated
 -- submission returns the first case untouched); an existing case is reached only by the lookup
 -- hash of its token; a file's chunks only with its upload secret (hashed inside the function),
@@ -35,6 +36,7 @@ GRANT EXECUTE ON FUNCTION
     :schema.intake_follow_up(bytea, bytea, bytea, date, text[], bytea[], integer[], text[], text[]),
     :schema.intake_delete_channel(bytea),
     :schema.intake_lock_upload(text, text),
-    :schema.intake_record_chunk(text, text, integer, integer)
+    :schema.intake_record_chunk(text, text, integer, integer),
+    :schema.intake_add_details(bytea, text, bytea, date)  -- migration 0007: details added later
     TO :role;
 GRANT SELECT, INSERT, DELETE ON :schema.spent_challenges TO :role;  -- one use per challenge; expired rows purged

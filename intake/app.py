@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         threading.BoundedSemaphore(CONCURRENT_SEALING),
     ).install(app)
 
-    from . import api, report, status  # noqa: F401  # their routes join the blueprints
+    from . import api, details, report, status  # noqa: F401  # their routes join the blueprints
 
     app.register_blueprint(bp)
     app.register_blueprint(api.chunks)

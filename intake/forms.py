@@ -32,7 +32,7 @@ from wtforms.validators import (
 )
 
 from cases.proof_of_work import MAX_SOLUTION_DIGITS
-from cases.questionnaire import QUESTIONS, Question
+from cases.questionnaire import DETAILS, QUICK, Question
 
 from .csrf import unmask_token
 from .i18n import lazy_gettext as _  # module-level messages: translated when shown
@@ -86,6 +86,9 @@ def _question_field(question: Question) -> Field:
     return StringField(filters=[_text], validators=checks)
 
 
+_QUICK: dict[str, Question] = {q.name: q for q in QUICK}
+
+
 class ReportFields(PaidForm):
     # Every form page carries one; a guessable nonce would open someone else's receipt box.
     nonce = StringField(validators=[DataRequired(), Regexp(r"^[A-Za-z0-9_-]{22,64}\Z")])
@@ -94,33 +97,47 @@ class ReportFields(PaidForm):
 
     def validate(self, extra_validators: Any = None) -> bool:
         ok = bool(super().validate(extra_validators))
-        # Choices are checked here with a plain message, not WTForms' own English one.
-        for name, question in QUESTIONS.items():
-            if question.kind not in ("one", "many", "country"):
-                continue
-            field = self[name]
-            chosen = field.data if isinstance(field.data, list) else [field.data] if field.data else []
-            if any(value not in question.values() for value in chosen):
-                field.errors = [*field.errors, BAD_CHOICE]
-                ok = False
-        return ok
+        return _choices_ok(self, _QUICK) and ok
 
     def answers(self) -> dict[str, str | list[str]]:
         """The non-empty answers, in the layout app.js builds too (docs/protocol.md, "Report")."""
-        answers: dict[str, str | list[str]] = {}
-        for name in QUESTIONS:
-            value = self[name].data
-            if value:
-                answers[name] = list(value) if isinstance(value, list) else str(value)
-        return answers
+        return _answers(self, _QUICK)
 
     def problems(self) -> dict[str, str]:
-        return {name: str(field.errors[0]) for name, field in self._fields.items() if field.errors}
+        return _problems(self)
 
 
-# One field per question; annotate with ReportFields, which has everything the views read.
+def _choices_ok(form: FlaskForm, questions: dict[str, Question]) -> bool:
+    """Choices are checked here with a plain message, not WTForms' own English one."""
+    ok = True
+    for name, question in questions.items():
+        if question.kind not in ("one", "many", "country"):
+            continue
+        field = form[name]
+        chosen = field.data if isinstance(field.data, list) else [field.data] if field.data else []
+        if any(value not in question.values() for value in chosen):
+            field.errors = [*field.errors, BAD_CHOICE]
+            ok = False
+    return ok
+
+
+def _answers(form: FlaskForm, questions: dict[str, Question]) -> dict[str, str | list[str]]:
+    answers: dict[str, str | list[str]] = {}
+    for name in questions:
+        value = form[name].data
+        if value:
+            answers[name] = list(value) if isinstance(value, list) else str(value)
+    return answers
+
+
+def _problems(form: FlaskForm) -> dict[str, str]:
+    return {name: str(field.errors[0]) for name, field in form._fields.items() if field.errors}
+
+
+# One field per quick question (the report form asks only those; the rest are details added
+# later, intake.details); annotate with ReportFields, which has everything the views read.
 ReportForm: type[ReportFields] = type(
-    "ReportForm", (ReportFields,), {name: _question_field(q) for name, q in QUESTIONS.items()}
+    "ReportForm", (ReportFields,), {name: _question_field(q) for name, q in _QUICK.items()}
 )
 
 
@@ -148,6 +165,33 @@ class FollowUpForm(TokenForm):
 
     def kept(self) -> str:
         return self.message.data or ""
+
+
+class DetailsFields(TokenForm):
+    """Details added later (intake.details): the DETAILS questions, checked by the report's rules.
+
+    ``validate`` (run by intake.principal.reporter_page) checks the token and payment only, so
+    that a bad answer is shown next to its field on the details page, not as a token problem;
+    ``check`` then checks the answers.
+    """
+
+    def check(self) -> bool:
+        ok = all(field.validate(self) for name, field in self._fields.items() if name in DETAILS)
+        return _choices_ok(self, DETAILS) and ok
+
+    def answers(self) -> dict[str, str | list[str]]:
+        return _answers(self, DETAILS)
+
+    def problems(self) -> dict[str, str]:
+        return {name: message for name, message in _problems(self).items() if name in DETAILS}
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        return all(self[name].validate(self) for name in ("token", "challenge", "solution"))
+
+
+DetailsForm: type[DetailsFields] = type(
+    "DetailsForm", (DetailsFields,), {name: _question_field(q) for name, q in DETAILS.items()}
+)
 
 
 class DeleteForm(TokenForm):

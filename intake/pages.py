@@ -14,16 +14,15 @@ from flask import Blueprint, abort, g, render_template
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
-from cases import countries
 from cases.filing import Receipt, Reporter
 from cases.limits import RETRY_AFTER_SECONDS
 from cases.proof_of_work import Path, Payment
-from cases.questionnaire import DANGER, SECTIONS
+from cases.questionnaire import DANGER, QUESTIONS
 
 from . import csrf
 from .context import intake
 from .forms import PaidForm
-from .i18n import LANGUAGES, current
+from .i18n import LANGUAGES
 from .notices import busy_notice, no_match_notice
 
 bp = Blueprint("reporter", __name__, url_prefix="/<lang>")
@@ -67,9 +66,9 @@ def show_form(
     limits = intake().settings
     page = render_template(
         "form.html",
-        sections=SECTIONS,
-        country_choices=countries.choices(current().code),
-        danger=DANGER,
+        danger=DANGER,  # the quick path (cases.questionnaire.QUICK); the rest is on the details page
+        what_happened=QUESTIONS["what_happened"],
+        consent_act=QUESTIONS["consent_act"],
         values=values,
         errors=errors or {},
         notice=notice,
@@ -107,6 +106,7 @@ def receipt_context(receipt: Receipt, nonce: str, situation: str = "") -> dict[s
         "nonce": nonce,
         "csrf_token": csrf.token(),
         "help_open": situation in HELP_SITUATIONS,
+        "details_challenge": intake().pow.challenge(Path.FORM),  # "Add details now": paid by waiting
     }
 
 

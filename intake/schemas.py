@@ -99,3 +99,9 @@ def parse(model: type[M], parsed: object) -> M:
         return model.model_validate(parsed)
     except ValidationError as exc:
         raise BadBody(str(exc)) from None
+
+
+class DetailsBody(TokenBody):
+    """Details added later, sealed in the browser (purpose details): no files come with them."""
+
+    details: Sealed

@@ -148,3 +148,51 @@ def assert_no_canary_at_rest(database, settings, *canaries: str) -> None:
     for path in Path(settings.blob_dir).rglob("*"):
         if path.is_file():
             assert not any(n in path.read_bytes() for n in needles), f"canary in blob {path}"
+
+
+def token_of(receipt_html: str) -> str:
+    """The 20 digits of the token a receipt shows."""
+    return re.sub(r"\D", "", _first(receipt_html, r'id="token"[^>]*>(.*?)</p>'))
+
+
+def details_page(client, lang: str, from_html: str, token: str) -> str:
+    """Press "Add details" (on a receipt or a status page) without JavaScript: the details page."""
+    form = _first(from_html, r'(?s)(<form[^>]*id="add-details".*?</form>)')
+    fields = dict(re.findall(r'name="(csrf|challenge)" value="([^"]*)"', form))
+    response = client.post(f"/{lang}/details", data={**fields, "solution": "", "token": token})
+    assert response.status_code == 200, response.get_data(as_text=True)[:2000]
+    return response.get_data(as_text=True)
+
+
+def send_details_no_js(client, lang: str, page_html: str, token: str, answers: dict[str, Any]):
+    """Post the details page's form as a browser without JavaScript does; the response."""
+    form = _first(page_html, r'(?s)(<form id="details".*?</form>)')
+    fields = dict(re.findall(r'name="(csrf|challenge)" value="([^"]*)"', form))
+    return client.post(f"/{lang}/details/send", data={**fields, "solution": "", "token": token, **answers})
+
+
+def quick_report_with_details_no_js(
+    client, lang: str, quick: dict[str, Any], details: dict[str, Any]
+) -> tuple[str, str]:
+    """A quick report without JavaScript, then its details from the receipt: (token, status page)."""
+    page = PageFields.of(client.get(f"/{lang}/").get_data(as_text=True))
+    receipt = client.post(f"/{lang}/report", data={**page.no_js_form(), **quick})
+    assert receipt.status_code == 200, receipt.get_data(as_text=True)[:2000]
+    token = token_of(receipt.get_data(as_text=True))
+    shown = details_page(client, lang, receipt.get_data(as_text=True), token)
+    status = send_details_no_js(client, lang, shown, token, details)
+    assert status.status_code == 200, status.get_data(as_text=True)[:2000]
+    return token, status.get_data(as_text=True)
+
+
+def merged_answers(database, password: str, case_id: str) -> dict[str, Any]:
+    """The answers the desk reads: the report with every details submission merged (cases.details)."""
+    from cases import details, reading
+
+    with database.session() as session:
+        admin = session.scalar(select(Caseworker).where(Caseworker.username == "admin"))
+        keys = keyring.unlock(session, admin, password).private_keys()
+        case = session.get_one(Case, case_id)
+        merged = details.merged(keys, session, case, reading.open_report(keys, session, case).report)
+        assert merged.report is not None
+        return dict(merged.report.answers)

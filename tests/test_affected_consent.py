@@ -16,16 +16,15 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from cases import statistics
-from cases.blobs import FilesystemBlobStore
+from cases import casefile, keyring, statistics
 from cases.config import Settings
 from cases.consent import Consent, Publish
 from cases.db import Database
-from cases.models import AuditEvent, Case
+from cases.models import AuditEvent, Case, Caseworker
 
 from .conftest import Installed
 from .factories import file_case
-from .reporter_helpers import PageFields, read_case
+from .reporter_helpers import PageFields, details_page, send_details_no_js, token_of
 
 SENDER_ALLOWS_ALL = {
     "what_happened": "My brother was taken after he spoke in Geneva.",
@@ -141,19 +140,26 @@ def test_the_form_asks_for_the_affected_persons_consent_without_javascript(
     installed: Installed,
     settings: Settings,
 ) -> None:
-    form = intake_client.get("/fr/").get_data(as_text=True)
-    assert 'name="affected_consent_act"' in form and 'value="cannot_ask"' in form
-    assert "La personne concernée accepte-t-elle que nous agissions" in form
-    fields = PageFields.of(form).no_js_form()
-    answers = {
-        "what_happened": "Ils ont arrêté ma sœur.",
+    """The details page (after the quick report) asks it; the desk reads it merged into the report."""
+    quick = {"what_happened": "Ils ont arrêté ma sœur.", "consent_act": "yes"}
+    details = {
         "reporter_role": "family",
         "affected_knows": "no",
         "affected_consent_act": "cannot_ask",
         "affected_contact": "Par son avocat seulement.",
     }
-    assert intake_client.post("/fr/report", data={**fields, **answers}).status_code == 200
+    page = PageFields.of(intake_client.get("/fr/").get_data(as_text=True))
+    receipt = intake_client.post("/fr/report", data={**page.no_js_form(), **quick}).get_data(as_text=True)
+    token = token_of(receipt)
+    form = details_page(intake_client, "fr", receipt, token)
+    assert 'name="affected_consent_act"' in form and 'value="cannot_ask"' in form
+    assert "La personne concernée accepte-t-elle que nous agissions" in form
+    status = send_details_no_js(intake_client, "fr", form, token, details)
+    assert status.status_code == 200 and "Vos détails ont été ajoutés." in status.get_data(as_text=True)
     with database.session() as session:
-        case_id = session.scalars(select(Case.id)).one()
-    report, _files = read_case(database, installed.admin_password, case_id, FilesystemBlobStore(settings.blob_dir))
-    assert {k: report["answers"].get(k) for k in answers} == answers
+        case = session.scalars(select(Case)).one()
+        ring = keyring.unlock(session, session.scalars(select(Caseworker)).one(), installed.admin_password)
+        merged = casefile.load(session, case, ring.private_keys(), "fr")
+    assert merged.report is not None
+    assert {k: merged.report.answers.get(k) for k in {**quick, **details}} == {**quick, **details}
+    assert merged.consent.on_behalf and merged.consent.act and not merged.consent.authorities

@@ -14,13 +14,20 @@ from sqlalchemy import select
 
 from cases import countries, inbox_index, keyring, report_schema, statistics, triage
 from cases.languages import LANGUAGES
-from cases.models import Case, Caseworker
+from cases.models import Case, Caseworker, ReportDetails
 from crypto.inbox_index import EntryCipher
 
 from .conftest import ADMIN_PASSWORD
 from .desk_helpers import csrf_of
 from .factories import file_case
-from .reporter_helpers import read_case
+from .reporter_helpers import (
+    PageFields,
+    details_page,
+    merged_answers,
+    quick_report_with_details_no_js,
+    send_details_no_js,
+    token_of,
+)
 
 # -- the list -------------------------------------------------------------------------------------
 
@@ -132,8 +139,8 @@ def test_reports_are_read_with_one_country_value() -> None:
 
 
 @pytest.mark.parametrize("lang", sorted(LANGUAGES))
-def test_the_form_offers_every_country_in_the_readers_language(intake_client, lang: str) -> None:
-    html = intake_client.get(f"/{lang}/").get_data(as_text=True)
+def test_the_form_offers_every_country_in_the_readers_language(intake_client, lang: str, forms_without_wait) -> None:
+    html = _details(intake_client, lang)  # the country is asked on the details page (quick path, step 3)
     select_html = re.search(r'<select id="f-country" name="country"[^>]*>(.*?)</select>', html, re.S)
     assert select_html, "the country list is on the form"
     values = re.findall(r"<option value=\"?([A-Za-z]*)\"?[ >]", select_html.group(1))
@@ -143,31 +150,35 @@ def test_the_form_offers_every_country_in_the_readers_language(intake_client, la
     assert 'name="country_other"' in html
 
 
-def _fields(intake_client, path: str = "/en/") -> dict[str, str]:
-    """The hidden fields of the form (a no-JS post pays with the form's age)."""
-    html = intake_client.get(path).get_data(as_text=True)
-    return dict(re.findall(r'name="(csrf|nonce|challenge)" value="([^"]*)"', html))
+def _details(intake_client, lang: str = "en") -> str:
+    """A quick report without JavaScript, then the details page its receipt leads to."""
+    page = PageFields.of(intake_client.get(f"/{lang}/").get_data(as_text=True))
+    receipt = intake_client.post(f"/{lang}/report", data={**page.no_js_form(), "what_happened": "x"})
+    html = receipt.get_data(as_text=True)
+    return details_page(intake_client, lang, html, token_of(html))
 
 
 @pytest.mark.usefixtures("forms_without_wait")
 def test_a_country_chosen_without_javascript_is_sealed_as_its_code(intake_client, database, settings) -> None:
-    data = {**_fields(intake_client), "what_happened": "x", "country": "KE", "country_other": "near the border"}
-    response = intake_client.post("/en/report", data=data)
-    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    _token, _status = quick_report_with_details_no_js(
+        intake_client, "en", {"what_happened": "x"}, {"country": "KE", "country_other": "near the border"}
+    )
     with database.session() as session:
         case_id = session.scalars(select(Case.id)).one()
-    report, _files = read_case(database, ADMIN_PASSWORD, case_id, None)
-    assert report["answers"]["country"] == "KE"
-    assert report["answers"]["country_other"] == "near the border"
+    answers = merged_answers(database, ADMIN_PASSWORD, case_id)
+    assert answers["country"] == "KE"
+    assert answers["country_other"] == "near the border"
 
 
+@pytest.mark.usefixtures("forms_without_wait")
 def test_a_value_not_in_the_list_is_refused_with_a_plain_message(intake_client, database) -> None:
-    data = {**_fields(intake_client, "/fr/"), "what_happened": "x", "country": "Kenya"}
-    html = intake_client.post("/fr/report", data=data).get_data(as_text=True)
+    shown = _details(intake_client, "fr")
+    token = re.search(r'name="token" value="([^"]*)"', shown).group(1)
+    html = send_details_no_js(intake_client, "fr", shown, token, {"country": "Kenya"}).get_data(as_text=True)
     assert "Please choose one of the answers shown." not in html  # in French
     assert re.search(r'id="country-error" role="alert"', html)
     with database.session() as session:
-        assert session.scalars(select(Case.id)).all() == []
+        assert session.scalars(select(ReportDetails.id)).all() == []
 
 
 # -- the desk -------------------------------------------------------------------------------------

@@ -68,14 +68,11 @@ def desk(desk_app: Flask, database: Database) -> Iterator[Desk]:
 
 
 def report_with_payloads(browser, live) -> None:
-    """File through the real form (JS on), then send a follow-up through the real status page."""
+    """File through the real quick form (JS on), add the other answers as details and send a
+    follow-up, both through the real status page."""
     page = open_page(browser, live, js=True)
     page.goto(live.url + "/en/")
     page.fill("#f-what_happened", EVERY)
-    for name, value in ONE_LINE.items():
-        assert len(value) <= 200
-        page.fill(f"#f-{name}", value)
-    page.fill("#f-reported_result", EVERY)
     page.check("input[name=consent_act][value=yes]")
     page.set_input_files(
         "#f-files", [{"name": name, "mimeType": kind, "buffer": data} for name, (kind, data) in FILES.items()]
@@ -89,6 +86,14 @@ def report_with_payloads(browser, live) -> None:
     page.fill("#token", token)
     page.click("form.pow button")
     page.wait_for_selector("text=Where it is now", timeout=30_000)
+    page.click("#add-details button")
+    page.wait_for_selector("#details")
+    for name, value in ONE_LINE.items():
+        assert len(value) <= 200
+        page.fill(f"#f-{name}", value)
+    page.fill("#f-reported_result", EVERY)
+    page.click("#details button[type=submit]")
+    page.wait_for_selector("text=Your details were added.", timeout=30_000)
     page.fill("#f-message", EVERY)
     page.click("#follow-up button[type=submit]")
     page.wait_for_selector(".thread .from-me", timeout=30_000)

@@ -16,6 +16,7 @@ from cases.config import Settings
 from intake.contacts import BadContacts
 
 from .live import open_page, serve
+from .reporter_helpers import details_page
 
 CONTACTS = [
     {
@@ -133,10 +134,15 @@ def test_the_built_in_contact_is_translated_and_tap_to_call(settings, database, 
 
 def test_without_javascript_the_help_is_open_after_the_danger_and_situation_questions(intake_client) -> None:
     html = intake_client.get("/en/").get_data(as_text=True)
-    assert " open" in _details(html, "emergency") and " open" in _details(html, "emergency-situation")
-    # Right after the questions they answer, so a reporter reading down meets them there.
-    assert html.index('id="q-danger"') < html.index('id="emergency"') < html.index('id="q-situation"')
-    assert html.index('id="q-situation"') < html.index('id="emergency-situation"') < html.index('id="q-perpetrator"')
+    assert " open" in _details(html, "emergency")
+    # Right after the questions they answer, so a reporter reading down meets them there: danger
+    # on the quick form, "Where are they now?" on the details page.
+    assert html.index('id="q-danger"') < html.index('id="emergency"') < html.index('id="q-what_happened"')
+    receipt = _report(intake_client)
+    details = details_page(intake_client, "en", receipt, _token(receipt))
+    assert " open" in _details(details, "emergency-situation")
+    assert details.index('id="q-situation"') < details.index('id="emergency-situation"')
+    assert details.index('id="emergency-situation"') < details.index('id="q-perpetrator"')
 
 
 @pytest.mark.parametrize(
@@ -198,13 +204,20 @@ def test_with_javascript_the_help_opens_on_the_answers_that_need_it(browser, liv
     assert page.is_visible("#emergency .contacts")
     page.check("input[name=danger][value=no]")
     assert not page.is_visible("#emergency .contacts")
-    page.check("input[name=situation][value=missing]")
-    assert page.is_visible("#emergency-situation .contacts")
     page.fill("#f-what_happened", "My brother has not come home.")
     page.click("#send")
     page.wait_for_selector("#token", timeout=60_000)
-    assert page.is_visible("#receipt-help")
-    assert "You said someone is detained or missing" in page.inner_text("#receipt-help")
+    assert not page.is_visible("#receipt-help")
+    # "Where are they now?" is on the details page (the quick path's step 3): its help opens there.
+    page.wait_for_timeout(2100)
+    page.check("#add-details input[name=kept]")
+    page.click("#add-details button")
+    page.wait_for_selector("#details")
+    page.wait_for_function("!document.querySelector('#emergency-situation').open")
+    page.check("input[name=situation][value=free]")
+    assert not page.is_visible("#emergency-situation .contacts")
+    page.check("input[name=situation][value=missing]")
+    assert page.is_visible("#emergency-situation .contacts")
     assert page.js_errors == []
 
 

@@ -27,7 +27,7 @@ from cases import proof_of_work as pow_module
 from cases.config import Settings
 from cases.db import Database
 from cases.intake_keys import current
-from cases.models import Attachment, AttachmentChunk, Base, Case, Message, SealedIn, Status
+from cases.models import Attachment, AttachmentChunk, Base, Case, Message, ReportDetails, SealedIn, Status
 from crypto.envelope import Purpose, seal
 from crypto.stream import seal_file
 
@@ -53,7 +53,9 @@ READABLE: dict[str, set[str] | str] = {
 WRITABLE = {"spent_challenges": ("INSERT", "DELETE")}
 READABLE["spent_challenges"] = ALL
 # Tables of the desk alone, named so that their absence above is a decision: no privilege at all.
-DESK_ONLY = {"public_statistics"}
+# report_details (migration 0007) is written by the intake only through intake_add_details, which
+# finds the case by the token's lookup hash; the role itself may not even read or insert a row.
+DESK_ONLY = {"public_statistics", "report_details"}
 FUNCTIONS = {
     "intake_file_case",
     "intake_open_case",
@@ -61,6 +63,7 @@ FUNCTIONS = {
     "intake_delete_channel",
     "intake_lock_upload",
     "intake_record_chunk",
+    "intake_add_details",
 }
 
 
@@ -228,10 +231,18 @@ def test_every_write_the_audit_made_fails_under_the_role(database: Database, fil
     _refused(engine, "SELECT token_lookup FROM cases")
     _refused(engine, "SELECT upload_secret_hash FROM attachments")
     _refused(engine, "SELECT * FROM notes")
+    _refused(engine, "SELECT * FROM report_details")
+    _refused(
+        engine,
+        "INSERT INTO report_details (case_id, received_on, intake_key_id, envelope) "
+        "SELECT :i, now(), id, '' FROM intake_keys",
+        i=case_id,
+    )
     # Through the functions, no capability means no change.
     with Database(engine).session() as session:
         assert intake_writes.open_case(session, b"\x00" * 32) is None
         assert intake_writes.follow_up(session, b"\x00" * 32, b"team", None, dt.date(2000, 1, 1), []) is None
+        assert intake_writes.add_details(session, b"\x00" * 32, "00", b"details", dt.date(2000, 1, 1)) is None
         assert intake_writes.delete_channel(session, b"\x00" * 32) is False
         with pytest.raises(intake_writes.NoCapability):
             intake_writes.lock_upload(session, upload["id"], "guessed")
@@ -295,3 +306,22 @@ def test_a_follow_up_with_a_file_works_under_the_role(database: Database, filed:
         messages = session.scalars(select(Message).where(Message.case_id == case_id)).all()
         assert len(messages) == 1
         assert session.get_one(Attachment, upload["id"]).message_id == messages[0].id
+
+
+def test_details_are_added_under_the_role_and_nothing_else_changes(database: Database, filed: Filed) -> None:
+    case_id, client = filed.case_id, filed.client
+    with database.session() as session:
+        public = current(session).public_key
+        before = session.get_one(Case, case_id)
+        status, urgent = before.status, before.urgent
+    page = PageFields.of(client.get("/en/").get_data(as_text=True))
+    plaintext = b'{"v":1,"answers":{"when":"May"}}'
+    sealed = seal(public, Purpose.DETAILS, plaintext, context=f"case:{case_id}/details".encode())
+    body, headers = json_request(page, token=filed.token, details=_b64(sealed))
+    response = client.post("/en/api/details", json=body, headers=headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    with database.session() as session:
+        rows = session.scalars(select(ReportDetails).where(ReportDetails.case_id == case_id)).all()
+        assert [bytes(r.envelope) for r in rows] == [sealed]
+        case = session.get_one(Case, case_id)
+        assert (case.status, case.urgent, case.notify_pending) == (status, urgent, True)

@@ -21,6 +21,7 @@ TABLES = {
     "messages",
     "notes",
     "public_statistics",
+    "report_details",
     "settings",
     "spent_challenges",
     "staff_sessions",
@@ -161,4 +162,58 @@ def test_a_half_written_statistics_snapshot_is_left_as_it_was(database_url: str)
     assert set(_stored_pieces(engine)) == {"public_statistics", "public_statistics/0"}
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM public_statistics")).scalar_one() == 0
+    engine.dispose()
+
+
+def test_0007_details_table_up_and_down_with_data(database_url: str) -> None:
+    """0007: report_details arrives empty beside existing cases, takes details through the intake's
+    write, and going down removes it (and only it): the case and its report stay."""
+    import datetime as dt
+
+    from sqlalchemy import text
+
+    from cases import intake_writes
+    from cases.db import Database
+
+    engine = make_engine(database_url)
+    migrate.upgrade(engine, "0006")
+    assert "report_details" not in inspect(engine).get_table_names()
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO intake_keys (id, public_key, created_on) VALUES ('00', :pk, '2026-01-01')"),
+            {"pk": b"\x04" + b"\x01" * 64},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO cases (id, status, urgent, received_on, updated_on, sealed_in, token_lookup,"
+                " reporter_public_key, notify_pending) VALUES ('case1', 'received', false, '2026-01-02', '2026-01-02',"
+                " 'server', :lookup, :pk, false)"
+            ),
+            {"lookup": b"L" * 32, "pk": b"\x04" + b"\x02" * 64},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO submissions (case_id, received_on, intake_key_id, envelope)"
+                " VALUES ('case1', '2026-01-02', '00', :e)"
+            ),
+            {"e": b"sealed report"},
+        )
+    migrate.upgrade(engine)
+    with Database(engine).session() as session:
+        assert intake_writes.add_details(session, b"L" * 32, "00", b"sealed details", dt.date(2026, 1, 5)) is not None
+        assert intake_writes.add_details(session, b"X" * 32, "00", b"no such case", dt.date(2026, 1, 5)) is None
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT case_id, received_on, envelope FROM report_details")).all()
+        assert [(r[0], str(r[1]), bytes(r[2])) for r in rows] == [("case1", "2026-01-05", b"sealed details")]
+        assert conn.execute(text("SELECT notify_pending FROM cases")).scalar_one() in (True, 1)
+    migrate.downgrade(engine, "0006")
+    assert "report_details" not in inspect(engine).get_table_names()
+    with engine.connect() as conn:
+        assert (
+            conn.execute(text("SELECT envelope FROM submissions WHERE case_id = 'case1'")).scalar_one()
+            == b"sealed report"
+        )
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM report_details")).scalar_one() == 0
     engine.dispose()

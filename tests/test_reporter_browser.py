@@ -22,6 +22,7 @@ from .reporter_helpers import (
     PHOTO_CANARY,
     assert_no_canary_at_rest,
     document,
+    merged_answers,
     only_case,
     png_with_metadata,
     read_case,
@@ -32,15 +33,11 @@ TOKEN = re.compile(r"^\d{4} \d{4} \d{4} \d{4} \d{4}$")
 
 
 def fill_report(page, live, *, files: bool = True) -> None:
+    """The quick form: its three questions (and files)."""
     page.goto(live.url + "/en/")
     page.fill("#f-what_happened", f"They took my colleague. {CANARY}")
     page.check("input[name=danger][value=yes]")
-    page.check("input[name=act_types][value=arrest_detention]")
-    page.check("input[name=act_types][value=threats]")
-    page.select_option("#f-country", "KE")
-    page.fill("#f-country_other", f"Near the border {CANARY}")
     page.check("input[name=consent_act][value=yes]")
-    page.check("input[name=consent_publish][value=anonymised]")
     if files:
         page.set_input_files(
             "#f-files",
@@ -63,6 +60,24 @@ def submit_and_read_token(page, js: bool, files: bool = False) -> str:
     return token
 
 
+DETAILS_CANARY = "CANARY-details-Qx7-moved-to-Gao"
+
+
+def add_details(page, js: bool, *, country_other: str = f"Near the border {DETAILS_CANARY}") -> None:
+    """On the details page: a few answers, then send; lands on the status page, which says so."""
+    page.wait_for_selector("#details")
+    page.check("input[name=act_types][value=arrest_detention]")
+    page.check("input[name=act_types][value=threats]")
+    page.select_option("#f-country", "KE")
+    page.fill("#f-country_other", country_other)
+    page.check("input[name=consent_publish][value=anonymised]")
+    if not js:
+        page.wait_for_timeout(2100)
+    page.click("#details button[type=submit]")
+    page.wait_for_selector("text=Your details were added.", timeout=60_000)
+    assert "Where it is now" in page.inner_text("main")
+
+
 def open_status(page, live, token: str, js: bool) -> None:
     page.goto(live.url + "/en/status")
     page.fill("#token", token)
@@ -76,7 +91,23 @@ def open_status(page, live, token: str, js: bool) -> None:
 def test_report_with_two_attachments_is_sealed_and_readable_by_staff(browser, live, installed, js) -> None:
     page = open_page(browser, live, js=js)
     fill_report(page, live)
+    # The first page asks three questions, then Send; everything else comes later.
+    asked = page.evaluate(
+        """[...new Set([...document.querySelectorAll('#report [name]')].filter(e => e.type !== 'hidden')
+           .map(e => e.name))]"""
+    )
+    assert asked == ["danger", "what_happened", "files", "keep_original", "consent_act"]
+    assert page.get_attribute(".steps [aria-current=step]", "aria-current") == "step"
     submit_and_read_token(page, js, files=True)
+    assert page.inner_text(".steps [aria-current=step]").startswith("2")
+    # Step 3 from the receipt (a time-paid form: the reporter reads the token first).
+    page.wait_for_timeout(2100)
+    page.click("#add-details button")
+    assert page.inner_text(".steps [aria-current=step]").startswith("2"), "the token must be kept first"
+    page.check("#add-details input[name=kept]")
+    page.click("#add-details button")
+    assert page.inner_text(".steps [aria-current=step]").startswith("3")
+    add_details(page, js)
     assert page.js_errors == []
 
     case = only_case(live.database)
@@ -90,17 +121,20 @@ def test_report_with_two_attachments_is_sealed_and_readable_by_staff(browser, li
         assert live.bodies, "request bodies must have been captured"
         for body in live.bodies:
             assert CANARY.encode() not in body and PHOTO_CANARY.encode() not in body
-    assert all(CANARY not in url for url in live.urls)
-    assert_no_canary_at_rest(live.database, live.settings, CANARY, PHOTO_CANARY)
+            assert DETAILS_CANARY.encode() not in body
+    assert all(CANARY not in url and DETAILS_CANARY not in url for url in live.urls)
+    assert_no_canary_at_rest(live.database, live.settings, CANARY, PHOTO_CANARY, DETAILS_CANARY)
 
     report, files = read_case(
         live.database, installed.admin_password, case.id, FilesystemBlobStore(live.settings.blob_dir)
     )
     answers = report["answers"]
-    assert CANARY in answers["what_happened"] and answers["danger"] == "yes"
-    assert sorted(answers["act_types"]) == ["arrest_detention", "threats"]
-    assert answers["consent_publish"] == "anonymised"
-    assert answers["country"] == "KE" and answers["country_other"] == f"Near the border {CANARY}"
+    assert answers == {"what_happened": f"They took my colleague. {CANARY}", "danger": "yes", "consent_act": "yes"}
+    merged = merged_answers(live.database, installed.admin_password, case.id)
+    assert CANARY in merged["what_happened"] and merged["danger"] == "yes"
+    assert sorted(merged["act_types"]) == ["arrest_detention", "threats"]
+    assert merged["consent_publish"] == "anonymised"
+    assert merged["country"] == "KE" and merged["country_other"] == f"Near the border {DETAILS_CANARY}"
     names = [name for name, _ in files]
     assert names == sorted([f"{CANARY}.txt", "photo.png"])
     data = dict(files)
@@ -261,3 +295,41 @@ def test_the_form_can_be_sent_by_keyboard_alone(browser, live) -> None:
     page.keyboard.press("Enter")
     page.wait_for_selector("#token", timeout=30_000)
     assert TOKEN.match(page.inner_text("#token").strip())
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js", "nojs"])
+def test_details_added_later_from_the_status_page_and_twice(browser, live, installed, js) -> None:
+    """Later, with the token: the status page offers "Add details"; a second time replaces an answer."""
+    page = open_page(browser, live, js=js)
+    fill_report(page, live, files=False)
+    token = submit_and_read_token(page, js)
+    open_status(page, live, token, js)
+    if not js:
+        page.wait_for_timeout(2100)
+    page.click("#add-details button")
+    add_details(page, js, country_other="first")
+    if not js:
+        page.wait_for_timeout(2100)  # the new status page's form is paid by its age again
+    page.click("#add-details button")
+    add_details(page, js, country_other=f"second {DETAILS_CANARY}")
+    assert page.js_errors == []
+    case = only_case(live.database)
+    merged = merged_answers(live.database, installed.admin_password, case.id)
+    assert merged["country_other"] == f"second {DETAILS_CANARY}"
+    assert_no_canary_at_rest(live.database, live.settings, DETAILS_CANARY)
+    if js:
+        assert not any(DETAILS_CANARY.encode() in body for body in live.bodies)
+
+
+def test_the_steps_and_details_page_fit_320_pixels(browser, live) -> None:
+    page = open_page(browser, live, js=True, viewport={"width": 320, "height": 640})
+    fill_report(page, live, files=False)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    submit_and_read_token(page, js=True)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    page.wait_for_timeout(2100)
+    page.check("#add-details input[name=kept]")
+    page.click("#add-details button")
+    page.wait_for_selector("#details")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    assert page.is_visible(".steps [aria-current=step]")

@@ -201,7 +201,7 @@ def test_the_csrf_token_is_masked_afresh_on_every_page(intake_client) -> None:
 def test_answers_that_echo_what_was_sent_are_not_compressed(intake_client, forms_without_wait) -> None:
     fields = PageFields.of(_html(intake_client.get("/en/"))).no_js_form()
     refilled = intake_client.post(
-        "/en/report", data={**fields, "nonce": "short", "country_other": CANARY}, headers=GZIP
+        "/en/report", data={**fields, "nonce": "short", "what_happened": CANARY}, headers=GZIP
     )
     assert refilled.status_code == 400 and CANARY in refilled.get_data(as_text=True)  # answers kept
     assert "Content-Encoding" not in refilled.headers

@@ -200,6 +200,18 @@ for (const v of document.querySelectorAll('.voice')) if (window.MediaRecorder &&
   rec.addEventListener('click', load);
 }
 
+// A form's answers in the report's JSON layout (docs/protocol.md §14.1): the report and the details.
+function answersOf(form) {
+  const answers = {};
+  for (const el of form.elements) {
+    if (!el.name || el.type === 'hidden' || el.type === 'file' || el.name === 'keep_original') continue;
+    if (el.type === 'checkbox') { if (el.checked) (answers[el.name] ||= []).push(el.value); }
+    else if (el.type === 'radio') { if (el.checked) answers[el.name] = el.value; }
+    else if (el.value.trim()) answers[el.name] = el.value.replace(/\r\n/g, '\n').trim();
+  }
+  return answers;
+}
+
 const report = $('#report');
 if (report) {
   emergencyHelp(report);
@@ -207,13 +219,7 @@ if (report) {
   guard(report, async () => {
     checkRequired(report);
     say(strings.sealing);
-    const answers = {};
-    for (const el of report.elements) {
-      if (!el.name || el.type === 'hidden' || el.type === 'file' || el.name === 'keep_original') continue;
-      if (el.type === 'checkbox') { if (el.checked) (answers[el.name] ||= []).push(el.value); }
-      else if (el.type === 'radio') { if (el.checked) answers[el.name] = el.value; }
-      else if (el.value.trim()) answers[el.name] = el.value.replace(/\r\n/g, '\n').trim();
-    }
+    const answers = answersOf(report);
     const key = unb64u(report.dataset.key);
     const files = await readFiles(report, $('#file-notes'));
     const body = { v: 1, lang: document.documentElement.lang, answers };
@@ -270,6 +276,24 @@ if (followUp) {
     const refresh = $('#refresh');
     await solve(refresh);
     refresh.submit();
+  });
+}
+
+// Details added later (§14.8): sealed here to the intake key, bound to the case; then the status page.
+const details = $('#details');
+if (details) {
+  emergencyHelp(details);
+  guard(details, async () => {
+    const answers = answersOf(details), d = details.dataset;
+    if (!Object.keys(answers).length) return details.submit();  // the server says what is missing
+    say(strings.sealing);
+    const body = { v: 1, lang: document.documentElement.lang, answers };
+    const sealed = await seal(unb64u(d.key), 'details', enc.encode(JSON.stringify(body)), enc.encode(d.context));
+    say(strings.sending);
+    await post(details, { token: details.elements.token.value, details: b64u(sealed) });
+    const done = $('#details-added');
+    await solve(done);
+    done.submit();
   });
 }
 

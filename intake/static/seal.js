@@ -117,6 +117,7 @@ function ComputeNonce(base_nonce, seq) {
 // Purpose codes (protocol §5.2).
 export const PURPOSES = Object.freeze({
   report: 1, message: 2, 'attachment-manifest': 3, reply: 4, note: 5, 'key-wrap': 6, triage: 7,
+  details: 8,
 });
 export const keyIdOf = async pk => new Uint8Array(await subtle.digest('SHA-256', pk)).slice(0, 8);
 

@@ -21,6 +21,7 @@ const ENVELOPE_CASES = [
   ['note', 'case:0001', ''],
   ['key-wrap', 'caseworker:alice', { bytes: 32 }],
   ['triage', 'case:0001', '{"severity":"high","assignee":"alice"}'],
+  ['details', 'case:0001/details', '{"v":1,"lang":"fr","answers":{"when":"mai","consent_authorities":"no"}}'],
 ];
 
 async function generate() {

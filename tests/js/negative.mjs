@@ -61,7 +61,7 @@ async function generate() {
     env('bad-magic', 'byte 0 flipped ("SRE")', 'report', '', flip(report, 0, 0), 'bad-magic'),
     env('version-2', 'version byte 0x02', 'report', '', withByte(report, 3, 2), 'unsupported-version'),
     env('purpose-code-0', 'purpose code 0x00', 'report', '', withByte(report, 4, 0), 'unknown-purpose'),
-    env('purpose-code-8', 'purpose code 0x08', 'report', '', withByte(report, 4, 8), 'unknown-purpose'),
+    env('purpose-code-9', 'purpose code 0x09', 'report', '', withByte(report, 4, 9), 'unknown-purpose'),
     env('wrong-purpose', 'a report opened as a message', 'message', '', report, 'wrong-purpose'),
     env('purpose-rewritten', 'a report whose header says message, opened as a message: the header '
       + 'is in info, so the tag fails', 'message', '', withByte(report, 4, 2), 'authentication'),
