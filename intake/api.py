@@ -11,6 +11,7 @@ from cases.limits import Busy, TooLarge
 from cases.models import SealedIn
 from cases.proof_of_work import Payment
 from cases.tokens import format_token
+from web import compress
 
 from . import bodies, schemas
 from .context import holds, intake
@@ -67,7 +68,7 @@ def report() -> ResponseReturnValue:
 
 def _receipt(receipt: Receipt, nonce: str) -> ResponseReturnValue:
     return jsonify(
-        receipt=render_template("_receipt.html", **receipt_context(receipt, nonce)),
+        receipt=compress.without_marks(render_template("_receipt.html", **receipt_context(receipt, nonce))),
         token=format_token(receipt.token) if receipt.token else None,
         uploads=_uploads(receipt.uploads),
     )

@@ -62,6 +62,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     access_log.install(app, "intake")
     compress.install(app)
+    # The receipt shows its token in clear: {{ shown|stored }} (web.compress.keep_stored).
+    app.jinja_env.filters["stored"] = compress.keep_stored
 
     @app.after_request
     def _headers(response: Response) -> Response:

@@ -37,6 +37,7 @@ def details_page(
         country_choices=countries.choices(current().code),
         values=values or MultiDict(),
         errors=errors or {},
+        field_errors={name: text for name, text in (errors or {}).items() if name},  # "" is the page's
         token=reporter.token,
         contacts=intake().contacts,
         intake_public_key=standing.intake_key.text,

@@ -18,6 +18,7 @@ from cases.filing import Receipt, Reporter
 from cases.limits import RETRY_AFTER_SECONDS
 from cases.proof_of_work import Path, Payment
 from cases.questionnaire import DANGER, QUESTIONS
+from web import compress
 
 from . import csrf
 from .context import intake
@@ -91,6 +92,9 @@ def retry_later(values: MultiDict[str, str], notice: str = "") -> ResponseReturn
 
 
 def receipt_page(receipt: Receipt, nonce: str, situation: str = "") -> str:
+    # Every route here passed the CSRF check; the token shown in clear and the nonce go out in
+    # stored blocks, the CSRF token and the token's hidden copy masked: compressed (web.compress).
+    compress.allow_post()
     return render_template("receipt.html", **receipt_context(receipt, nonce, situation))
 
 
@@ -106,7 +110,7 @@ def receipt_context(receipt: Receipt, nonce: str, situation: str = "") -> dict[s
         "nonce": nonce,
         "csrf_token": csrf.token(),
         "help_open": situation in HELP_SITUATIONS,
-        "details_challenge": intake().pow.challenge(Path.FORM),  # "Add details now": paid by waiting
+        **challenges(),  # its form goes on with the token (to the details or the status page)
     }
 
 

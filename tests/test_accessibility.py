@@ -147,6 +147,21 @@ def _deleted(v: Visit) -> None:
     v.settle()
 
 
+def _details(v: Visit) -> None:
+    _status(v)
+    v.page.click("#add-details button")
+    v.page.wait_for_selector("form#details", timeout=30_000)
+    v.settle()
+
+
+def _details_added(v: Visit) -> None:
+    _details(v)
+    v.page.check("input[name=situation][value=detained]")  # opens its emergency help too
+    v.page.click("form#details button[type=submit]")
+    v.page.wait_for_selector("#follow-up", timeout=30_000)
+    v.settle()
+
+
 def _safety(v: Visit) -> None:
     v.page.goto(v.base + "/safety")
 
@@ -167,6 +182,8 @@ PAGES: list[tuple[str, Callable[[Visit], None], tuple[bool, ...]]] = [
     ("status page", _status, BOTH),
     ("status page, empty follow-up", _status_empty_follow_up, BOTH),
     ("status page, delete not ticked", _status_delete_unconfirmed, BOTH),
+    ("details page", _details, BOTH),
+    ("status page, details added", _details_added, BOTH),
     ("deleted channel", _deleted, BOTH),
     ("staying safe", _safety, BOTH),
     ("page not found", _not_found, BOTH),

@@ -249,14 +249,25 @@ def test_the_sprite_cost_per_page_stays_small(intake_client, settings, database,
 # -- in Chromium, at 320 px ---------------------------------------------------------------------
 
 
+def open_status_in(page, live, token: str, lang: str) -> None:
+    page.goto(f"{live.url}/{lang}/status")
+    page.fill("#token", token)
+    page.click("form.pow button")
+    page.wait_for_selector("#follow-up", timeout=30_000)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("lang", ["en", "ar"])
 def test_icons_are_drawn_and_sized_at_320_px(browser, live, lang: str) -> None:
     page = open_page(browser, live, js=True, viewport={"width": 320, "height": 640})
     refused: list[str] = []
     page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
+    filed = file_case(live.database, settings=live.settings)
     try:
-        page.goto(f"{live.url}/{lang}/")
+        # The harm types and the situation are asked on the details page (the quick path's step 3).
+        open_status_in(page, live, filed.token or "", lang)
+        page.click("#add-details button")
+        page.wait_for_selector("form#details")
         boxes = page.evaluate(
             """() => [...document.querySelectorAll('svg.i')].map(i => {
                 const r = i.getBoundingClientRect(), drawn = i.querySelector('use').getBBox();

@@ -102,12 +102,21 @@ def test_the_printed_receipt_is_discreet_and_says_where_to_come_back(browser: Br
 def test_leaving_the_receipt_asks_whether_the_token_was_kept(browser: Browser, live: Live, js: bool) -> None:
     page = send_a_short_report(browser, live, js, "My passport was taken at the airport.")
     here = page.url
-    page.click("#kept button")
-    page.wait_for_timeout(300)
-    assert page.url == here and page.locator("#token").count() == 1, "not without saying the token was kept"
-    page.check("#kept input[name=kept]")
-    page.click("#kept button")
-    page.wait_for_url(re.compile(r"/en/status"))
+    for button in (ONWARDS_DETAILS, ONWARDS_STATUS):
+        page.click(button)
+        page.wait_for_timeout(300)
+        assert page.url == here and page.locator("#token").count() == 1, "not without saying the token was kept"
+    page.check("#add-details input[name=kept]")
+    if not js:
+        page.wait_for_timeout(2100)  # the form's proof-of-work is paid by waiting
+    page.click(ONWARDS_STATUS)
+    # Straight to the report's own page, the token never typed again.
+    page.wait_for_selector("#follow-up")
+    assert page.url.endswith("/en/status")
+
+
+ONWARDS_DETAILS = "#add-details button[formaction]"
+ONWARDS_STATUS = "#add-details button:not([formaction])"
 
 
 def _receipt_shown(page: Page) -> str:
@@ -138,10 +147,24 @@ def test_the_receipt_survives_reload_and_back(browser: Browser, live: Live, js: 
     assert TOKEN.match(token)
     page.reload(wait_until="load")
     assert _receipt_shown(page) == token
-    page.check("#kept input[name=kept]")
-    page.click("#kept button")
-    page.wait_for_url(re.compile(r"/en/status"))
+    page.click("footer a[href$='/safety']")
+    page.wait_for_url(re.compile(r"/en/safety$"))
     assert _back_to_the_receipt(page) == token
+    # Once the token has opened the case, the receipt box is gone (§14.3): Back no longer shows it.
+    page.check("#add-details input[name=kept]")
+    if not js:
+        page.wait_for_timeout(2100)
+    page.click(ONWARDS_STATUS)
+    page.wait_for_selector("#follow-up")
+    with suppress(PlaywrightError):
+        page.go_back(wait_until="load")
+    for _attempt in range(5):
+        if page.locator("#receipt").count():
+            break
+        page.wait_for_timeout(300)
+        with suppress(PlaywrightError):
+            page.reload(wait_until="load")
+    assert page.locator("#receipt").count() == 1 and page.locator("#token").count() == 0
     assert page.context.cookies()[0]["name"] == "csrf" and len(page.context.cookies()) == 1
     if js:
         assert page.evaluate("localStorage.length + sessionStorage.length") == 0
@@ -154,7 +177,7 @@ def test_with_files_the_script_moves_to_the_receipt_page_only_once_they_are_sent
     page = open_page(browser, live, js=True)
     page.goto(live.url + "/en/")
     page.fill("#f-what_happened", "They took my phone; here are the photos I kept.")
-    page.check("input[name=situation][value=detained]")
+    page.check("input[name=danger][value=yes]")
     page.set_input_files("#f-files", [{"name": "long.txt", "mimeType": "text/plain", "buffer": document(300_000)}])
     page.click("#send")
     page.wait_for_url(re.compile(r"/en/receipt$"), timeout=60_000)

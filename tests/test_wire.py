@@ -214,9 +214,13 @@ def _file_a_report(client) -> str:
     """A no-JavaScript report's token (the receipt, which shows it in clear, is not compressed)."""
     fields = PageFields.of(_html(client.get("/en/"))).no_js_form()
     receipt = client.post("/en/report", data={**fields, "what_happened": CANARY}, headers=BROTLI)
-    found = re.search(r'id="token"[^>]*>(.*?)</p>', receipt.get_data(as_text=True), re.S)
-    assert receipt.status_code == 200 and found and "Content-Encoding" not in receipt.headers
-    return re.sub(r"\D", "", found.group(1))
+    html = _html(receipt)
+    found = re.search(r'id="token"[^>]*>(.*?)</p>', html, re.S)
+    # The receipt shows its token in clear: gzip with the token in a stored block, never Brotli.
+    assert receipt.status_code == 200 and found and receipt.headers["Content-Encoding"] == "gzip"
+    token = re.sub(r"\D", "", found.group(1))
+    assert "\0" not in html and token not in _hidden_tokens(html)
+    return token
 
 
 def _status(client, token: str, headers: dict[str, str] = BROTLI, **fields: str) -> Any:
@@ -236,12 +240,12 @@ def test_the_status_page_is_compressed_with_its_secrets_masked(intake_client, fo
         html = _html(page)
         assert 'id="follow-up"' in html and CANARY not in html
         assert token not in html and tokens.format_token(token) not in html, "the token verbatim"
-        assert len(_hidden_tokens(html)) == 3 and all(csrf.unmask_token(t) == token for t in _hidden_tokens(html))
+        assert len(_hidden_tokens(html)) == 4 and all(csrf.unmask_token(t) == token for t in _hidden_tokens(html))
         raw_csrf = csrf.unmask(PageFields.of(html).csrf)
         assert raw_csrf and raw_csrf not in html, "the CSRF token verbatim"
-    # Two answers, and the three forms of one answer, mask differently: nothing repeats.
+    # Two answers, and the four forms of one answer, mask differently: nothing repeats.
     masks = _hidden_tokens(_html(first)) + _hidden_tokens(_html(second))
-    assert len(set(masks)) == len(masks) == 6
+    assert len(set(masks)) == len(masks) == 8
     assert PageFields.of(_html(first)).csrf != PageFields.of(_html(second)).csrf
 
 

@@ -57,6 +57,12 @@ def keep_stored(secret: str) -> str:
     return MARK + secret + MARK
 
 
+def without_marks(text: str) -> str:
+    """A rendered fragment with its ``keep_stored`` marks removed, for an answer that carries it
+    inside another format (the receipt in the JSON answer, which is never compressed)."""
+    return text.replace(MARK, "")
+
+
 def _unmark(body: bytes) -> list[tuple[bytes, bool]]:
     """The body as (bytes, is_secret) pieces, by the marks ``keep_stored`` placed."""
     parts = body.split(MARK.encode())

@@ -114,6 +114,8 @@ async function readFiles(form, notes) {
   const keep = form.elements.keep_original?.checked, d = form.dataset, mb = 1048576, out = [];
   // Every input named files: the files chosen, and the voice note (marked clean once voice.js blanked it).
   const files = [...form.querySelectorAll('input[type=file][name=files]')].flatMap(i => [...i.files].map(f => Object.assign(f, { clean: !!i.dataset.clean })));
+  // Errors about files show next to the file input (the voice note's input is hidden with JS).
+  const input = $('#f-files', form);
   let sum = 0, lines = [];
   if (input) showError(input, '');
   if (files.length > +(d.maxFiles || 99)) throw showError(input, fill(strings.tooMany, { count: d.maxFiles }));
@@ -302,6 +304,8 @@ for (const form of document.querySelectorAll('form.pow:not(#follow-up)')) {
     if (form.elements.solution.value) return;
     e.preventDefault();
     await solve(form);
+    // form.submit() ignores the pressed button: carry its formaction (the receipt's two ways on).
+    if (e.submitter?.hasAttribute('formaction')) form.action = e.submitter.formAction;
     form.submit();
   });
 }
