@@ -6,14 +6,15 @@ module reads ``intake/static`` once, builds the blocks a page inlines and their 
 ``base.html`` puts them in the page and the app's CSP lists exactly the hashes of the blocks
 that response carries (``policy``), never ``'unsafe-inline'``.
 
-The page inlines app.js only. seal.js and strip.js are not needed to show a page: the form's
+A page inlines common.js ("leave quickly", proof-of-work, print: the ``light`` bundle), and the
+pages that seal app.js after it (the ``full`` bundle). seal.js and strip.js are not needed to show a page: the form's
 first load must fit 15 KB on the wire in every language, and they would add 5 KB. So the ``full``
 bundle (report form and status page, which seal on the device) imports them from ``/static/``,
 the same files the Node vector tests check, gzipped: seal.js as soon as the reporter first types
 or chooses (while they write, long before Send), strip.js when a photo is chosen, voice.js when
 Record is first tapped. Their CSP allows
 the intake's own origin (``'self'``) besides the inline block's hash. The ``light`` bundle (every
-other page: "leave quickly", proof-of-work, print) never reaches the sealing code.
+other page: the receipt, the token look-up, "staying safe", errors) never reaches the sealing code.
 """
 
 from __future__ import annotations
@@ -61,19 +62,17 @@ def _replace_once(text: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
-def full_bundle(app: str) -> str:
+def full_bundle(common: str, app: str) -> str:
+    """common.js then app.js, one module, for the pages that seal (form, status, details)."""
     main = _replace_once(app, SEAL_IMPORT, LAZY_SEAL)
     main = _replace_once(main, STRIP_IMPORT, "import('/static/strip.js')")
     main = _replace_once(main, VOICE_IMPORT, "import('/static/voice.js')")
-    return "\n" + drop_comment_lines(main)
+    return "\n" + drop_comment_lines(common + "\n" + main)
 
 
-def light_bundle(app: str) -> str:
-    """app.js for pages without #report or #follow-up: it never calls seal, sealFile or strip."""
-    main = _replace_once(app, SEAL_IMPORT, "const seal = null, sealFile = null;")
-    main = _replace_once(main, STRIP_IMPORT, "Promise.reject(new Error('no files here'))")
-    main = _replace_once(main, VOICE_IMPORT, "Promise.reject(new Error('no recording here'))")
-    return "\n" + drop_comment_lines(main)
+def light_bundle(common: str) -> str:
+    """common.js alone, for every other page: it never reaches the sealing code."""
+    return "\n" + drop_comment_lines(common)
 
 
 @dataclass(frozen=True)
@@ -106,11 +105,11 @@ class Inline:
         def read(name: str) -> str:
             return (static / name).read_text(encoding="utf-8")
 
-        app, css = read("app.js"), read("style.css")
+        common, app, css = read("common.js"), read("app.js"), read("style.css")
         return cls(
             style=Block("style", "\n" + css),
             scripts={
-                "full": Block("script", full_bundle(app)),
-                "light": Block("script", light_bundle(app)),
+                "full": Block("script", full_bundle(common, app)),
+                "light": Block("script", light_bundle(common)),
             },
         )

@@ -1,18 +1,16 @@
-// Progressive enhancement for the reporter's pages. Everything works without this file; with it,
-// reports, messages and files are sealed on the device (seal.js) before they are sent, files
-// upload chunk by chunk and resume after a dropped connection, and proof-of-work is solved.
-// Nothing is written to cookies, localStorage, sessionStorage or IndexedDB.
+// Progressive enhancement for the pages that seal (the report form, the status page, the details
+// page). Everything works without this file; with it, reports, messages and files are sealed on the
+// device (seal.js) before they are sent, and files upload chunk by chunk and resume after a
+// dropped connection. It runs after common.js, in the same module ($, enc, unb64u, solve and
+// printButton are there). Nothing is written to cookies, localStorage, sessionStorage or IndexedDB.
 import { seal, sealFile } from './seal.js';
 
-const $ = (s, r = document) => r.querySelector(s);
-const enc = new TextEncoder();
 const sleep = ms => new Promise(r => setTimeout(r, ms));
 const b64u = b => {
   let s = '';
   for (let i = 0; i < b.length; i += 8192) s += String.fromCharCode(...b.subarray(i, i + 8192));
   return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 };
-const unb64u = s => Uint8Array.from(atob(s.replace(/-/g, '+').replace(/_/g, '/')), c => c.charCodeAt(0));
 const fill = (t, v) => (t || '').replace(/\{(\w+)\}/g, (_, k) => v[k]);
 const strings = $('#strings') ? $('#strings').dataset : {};
 const say = (t, v = {}) => { const p = $('#progress'); if (p) p.textContent = fill(t || '', v); };
@@ -44,27 +42,6 @@ function checkRequired(form) {
     empty ||= !v;
   }
   if (empty) throw '';
-}
-
-// Leave quickly: replace (not push) so Back does not return here; Escape twice does the same.
-const leave = $('#leave');
-const go = e => { e && e.preventDefault(); location.replace(leave.href); };
-leave.addEventListener('click', go);
-let esc = 0;
-addEventListener('keydown', e => { if (e.key === 'Escape' && ++esc > 1) go(); setTimeout(() => { esc = 0; }, 800); });
-
-// A page carries two challenges: the form field's is paid by waiting (no JavaScript), the one in
-// data-challenge by work. Only the second is accepted with a solution, and by the JSON routes.
-async function solve(form) {
-  if (form.dataset.challenge) { form.elements.challenge.value = form.dataset.challenge; delete form.dataset.challenge; }
-  const c = form.elements.challenge.value, bits = unb64u(c)[4];
-  for (let n = 0; ; n++) {
-    const d = new Uint8Array(await crypto.subtle.digest('SHA-256', enc.encode(c + ':' + n)));
-    let z = 0, i = 0;
-    while (i < d.length && d[i] === 0) { z += 8; i++; }
-    if (i < d.length) z += Math.clz32(d[i]) - 24;
-    if (z >= bits) { form.elements.solution.value = String(n); return; }
-  }
 }
 
 // 503 + Retry-After: the server is saturated (or its disk is full) and kept nothing; wait as it
@@ -299,19 +276,3 @@ if (details) {
   });
 }
 
-for (const form of document.querySelectorAll('form.pow:not(#follow-up)')) {
-  form.addEventListener('submit', async e => {
-    if (form.elements.solution.value) return;
-    e.preventDefault();
-    await solve(form);
-    // form.submit() ignores the pressed button: carry its formaction (the receipt's two ways on).
-    if (e.submitter?.hasAttribute('formaction')) form.action = e.submitter.formAction;
-    form.submit();
-  });
-}
-
-function printButton() {
-  const b = $('#print');
-  if (b) { b.hidden = false; b.addEventListener('click', () => print()); }
-}
-printButton();
