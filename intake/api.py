@@ -67,11 +67,15 @@ def report() -> ResponseReturnValue:
 
 
 def _receipt(receipt: Receipt, nonce: str) -> ResponseReturnValue:
-    return jsonify(
-        receipt=compress.without_marks(render_template("_receipt.html", **receipt_context(receipt, nonce))),
-        token=format_token(receipt.token) if receipt.token else None,
-        uploads=_uploads(receipt.uploads),
-    )
+    # The receipt fragment is for the wait while files upload; without files app.js goes straight
+    # to the receipt page (POST /<lang>/receipt), so 4 KB less crosses a slow link (§14.6.3).
+    answer: dict[str, object] = {
+        "token": format_token(receipt.token) if receipt.token else None,
+        "uploads": _uploads(receipt.uploads),
+    }
+    if receipt.uploads:
+        answer["receipt"] = compress.without_marks(render_template("_receipt.html", **receipt_context(receipt, nonce)))
+    return jsonify(answer)
 
 
 @bp.post("/api/message")

@@ -102,7 +102,7 @@ def test_a_repeat_shows_the_token_only_for_a_while(
     monkeypatch.setattr("crypto.receipt.time.time", lambda: later)
     again = intake_client.post("/en/api/report", json=body, headers=headers).get_json()
     assert again["token"] is None
-    assert "already received" in again["receipt"]
+    assert "already received" in again["receipt"]  # a submit with files carries the receipt
 
 
 def test_a_complete_file_is_never_rewritten(

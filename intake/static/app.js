@@ -209,6 +209,17 @@ if (report) {
       nonce: report.elements.nonce.value, urgent: answers.danger === 'yes', report: b64u(envelope),
       files: sealed.map(s => ({ manifest: b64u(s.manifest), chunks: s.chunks.length })),
     });
+    // End on a real page: the receipt, posted with this submission's nonce (POST /<lang>/receipt),
+    // so a reload or Back shows the token again from the receipt box; nothing is kept on the device.
+    const onwards = extra => {
+      const f = Object.assign(document.createElement('form'), { method: 'post', action: report.dataset.receipt });
+      const fields = { csrf: report.elements.csrf.value, nonce: report.elements.nonce.value, ...extra };
+      for (const [name, value] of Object.entries(fields)) f.append(Object.assign(document.createElement('input'), { type: 'hidden', name, value }));
+      document.body.append(f);
+      f.submit();
+    };
+    if (!j.receipt) return onwards({});
+    // Files follow: the receipt the answer carries is shown while they upload.
     const main = $('#main'), progress = $('#progress');
     main.innerHTML = j.receipt;
     main.append(progress);
@@ -220,17 +231,10 @@ if (report) {
     printButton();
     const answered = Date.now();
     await sendFiles(j.uploads, sealed);
-    // End on a real page: the receipt again, posted with this submission's nonce (POST /<lang>/receipt),
-    // so a reload or Back shows the token again from the receipt box; nothing is kept on the device.
     // The box shows the token for 30 minutes (crypto/receipt.py SHOW_AGAIN_SECONDS): after slow
     // uploads that took longer, moving on would lose it, so the page stays as it is.
-    const again = $('#receipt-langs'), here = again && $('[aria-current]', again);
-    if (here && Date.now() - answered < 25 * 60 * 1000) {  // 30 minutes, less a margin
-      const field = (name, value) => again.append(Object.assign(document.createElement('input'), { type: 'hidden', name, value }));
-      if (j.uploads.length) field('files', 'sent');
-      if (HELP_SITUATIONS.includes(answers.situation)) field('help', 'open');
-      again.action = here.formAction;
-      again.submit();
+    if (Date.now() - answered < 25 * 60 * 1000) {  // 30 minutes, less a margin
+      onwards(HELP_SITUATIONS.includes(answers.situation) ? { files: 'sent', help: 'open' } : { files: 'sent' });
     }
   });
 }
