@@ -316,10 +316,9 @@ def run_flow(browser: Browser, base: str, js: bool) -> tuple[list[Step], float |
         def send() -> None:
             started = time.perf_counter()
             page.click(send_button(page))
-            if js:  # the script inserts the token as soon as the report is filed
-                page.wait_for_function("() => !!document.querySelector('#token')", polling=50)
-            else:  # a page that cannot run scripts can only be watched for the element
-                page.wait_for_selector("#token")
+            # With JavaScript the token shows on the receipt page the script moves to once the report
+            # is filed (with files, it shows it at once, on the form's page, while they upload).
+            page.wait_for_selector("#token")
             first_shown.append(time.perf_counter() - started)
             if js:  # the script ends on the receipt page, which a reload or Back shows again
                 page.wait_for_url(re.compile(r"/en/receipt$"))
@@ -377,7 +376,7 @@ def print_flow(title: str, steps: list[Step], first_shown: float | None) -> floa
         f" {limit:>8.2f} {seconds - limit:>+7.2f} {seconds / limit:>7.2f}"
     )
     if first_shown is not None:
-        print(f"  (the token was first shown {first_shown:.2f} s into the send step, before the receipt page)")
+        print(f"  (the token was first shown {first_shown:.2f} s into the send step)")
     verdict = "PASS" if seconds <= FLOW_BUDGET_SECONDS else "FAIL"
     print(f"  budget {FLOW_BUDGET_SECONDS:.0f} s: {verdict} ({seconds:.2f} s)")
     return seconds
