@@ -135,19 +135,23 @@ def only_case(database) -> Case:
 
 
 def assert_no_canary_at_rest(database, settings, *canaries: str) -> None:
-    needles = [c.encode() for c in canaries]
+    assert_bytes_not_at_rest(database, Path(settings.blob_dir), [c.encode() for c in canaries])
+
+
+def assert_bytes_not_at_rest(database, blob_dir: Path, needles: list[bytes]) -> None:
+    """None of ``needles`` in any row of any table, the SQLite files or a blob."""
     with database.engine.connect() as conn:
         for table in database.engine.dialect.get_table_names(conn):
             for row in conn.execute(text(f'SELECT * FROM "{table}"')):
                 cell = b"|".join(v if isinstance(v, bytes) else str(v).encode() for v in row)
-                assert not any(n in cell for n in needles), f"canary in clear in table {table}"
+                assert not any(n in cell for n in needles), f"in clear in table {table}"
     if database.engine.dialect.name == "sqlite":
         db_file = Path(database.engine.url.database)
         for path in db_file.parent.glob(db_file.name + "*"):
-            assert not any(n in path.read_bytes() for n in needles), f"canary in {path.name}"
-    for path in Path(settings.blob_dir).rglob("*"):
+            assert not any(n in path.read_bytes() for n in needles), f"in clear in {path.name}"
+    for path in blob_dir.rglob("*"):
         if path.is_file():
-            assert not any(n in path.read_bytes() for n in needles), f"canary in blob {path}"
+            assert not any(n in path.read_bytes() for n in needles), f"in clear in blob {path}"
 
 
 def token_of(receipt_html: str) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from cases.blobs import FilesystemBlobStore
 from cases.models import Attachment
@@ -24,7 +24,7 @@ from web import headers as http
 from .desk_helpers import logged_in_client
 from .factories import file_case
 from .live import CHROMIUM, CHROMIUM_ARGS, open_page
-from .reporter_helpers import only_case, read_case
+from .reporter_helpers import assert_bytes_not_at_rest, only_case, read_case
 from .test_reporter_browser import open_status
 
 NODE = shutil.which("node")
@@ -216,23 +216,6 @@ def test_the_desk_hands_out_a_voice_note_as_an_opaque_attachment(desk_app, datab
     assert "inline" not in download.headers["Content-Disposition"]
     assert download.headers["X-Content-Type-Options"] == "nosniff"
     assert download.headers["Content-Security-Policy"].startswith("sandbox")
-
-
-def assert_bytes_not_at_rest(database, blob_dir: Path | None, needles: list[bytes]) -> None:
-    """None of ``needles`` (slices of a recording) in any row of any table, the SQLite files or a blob."""
-    with database.engine.connect() as conn:
-        for table in database.engine.dialect.get_table_names(conn):
-            for row in conn.execute(text(f'SELECT * FROM "{table}"')):
-                cell = b"|".join(v if isinstance(v, bytes) else str(v).encode() for v in row)
-                assert not any(n in cell for n in needles), f"recording in clear in table {table}"
-    if database.engine.dialect.name == "sqlite":
-        db_file = Path(database.engine.url.database)
-        for path in db_file.parent.glob(db_file.name + "*"):
-            assert not any(n in path.read_bytes() for n in needles), f"recording in {path.name}"
-    if blob_dir is not None:
-        for path in blob_dir.rglob("*"):
-            if path.is_file():
-                assert not any(n in path.read_bytes() for n in needles), f"recording in clear in blob {path}"
 
 
 # -- in Chromium, with a (fake) microphone ------------------------------------------------------
