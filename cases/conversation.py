@@ -32,9 +32,10 @@ class HasId(Protocol):
     def id(self) -> str: ...
 
 
-def context(case: HasId, what: str = "") -> bytes:
+def context(case: HasId | str, what: str = "") -> bytes:
     """What a case's envelopes are bound to (protocol §5.3): its id, and which part they are."""
-    return f"case:{case.id}{'/' + what if what else ''}".encode()
+    case_id = case if isinstance(case, str) else case.id
+    return f"case:{case_id}{'/' + what if what else ''}".encode()
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from crypto.envelope import Purpose, open_envelope
 from crypto.errors import OpenError
 
 from . import report_schema
+from .conversation import context
 from .models import Case, ReportDetails
 from .questionnaire import DETAILS
 from .reading import Keys
@@ -49,13 +50,9 @@ class Merged:
     added: list[Added] = field(default_factory=list)
 
 
-def details_context(case_id: str) -> bytes:
-    return f"case:{case_id}/details".encode()
-
-
 def open_one(keys: Keys, case_id: str, row_id: int, on: dt.date, envelope: bytes) -> Added:
     try:
-        plain = open_envelope(keys, Purpose.DETAILS, envelope, context=details_context(case_id))
+        plain = open_envelope(keys, Purpose.DETAILS, envelope, context=context(case_id, "details"))
     except OpenError:
         return Added(row_id, on, {}, "it cannot be opened with your keys")
     try:

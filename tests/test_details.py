@@ -17,6 +17,7 @@ from cases import details as details_module
 from cases import filing as filing_module
 from cases import inbox_index, keyring, reading, statistics, statistics_facts
 from cases.config import Settings
+from cases.conversation import context
 from cases.intake_keys import current
 from cases.models import Case, Caseworker, ReportDetails, Submission
 from cases.questionnaire import DETAILS
@@ -266,7 +267,7 @@ def test_answers_outside_the_details_are_not_merged(database, installed, setting
             public,
             Purpose.DETAILS,
             _details_json({"what_happened": "rewritten", "danger": "yes", "when": "May"}),
-            context=details_module.details_context(case.id),
+            context=context(case.id, "details"),
         )
         session.add(
             ReportDetails(
