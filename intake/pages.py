@@ -28,7 +28,6 @@ from .notices import busy_notice, no_match_notice
 
 bp = Blueprint("reporter", __name__, url_prefix="/<lang>")
 RETRY_LATER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
-HELP_SITUATIONS = ("detained", "missing")  # answers to "Where are they now?" that bring up emergency help
 
 
 @bp.url_value_preprocessor
@@ -91,25 +90,22 @@ def retry_later(values: MultiDict[str, str], notice: str = "") -> ResponseReturn
     return page, 503, RETRY_LATER
 
 
-def receipt_page(receipt: Receipt, nonce: str, situation: str = "") -> str:
+def receipt_page(receipt: Receipt, nonce: str) -> str:
     # Every route here passed the CSRF check; the token shown in clear and the nonce go out in
     # stored blocks, the CSRF token and the token's hidden copy masked: compressed (web.compress).
     compress.allow_post()
-    return render_template("receipt.html", **receipt_context(receipt, nonce, situation))
+    return render_template("receipt.html", **receipt_context(receipt, nonce))
 
 
-def receipt_context(receipt: Receipt, nonce: str, situation: str = "") -> dict[str, object]:
+def receipt_context(receipt: Receipt, nonce: str) -> dict[str, object]:
     """What the receipt needs. The submission's nonce lets its language switch ask for the same
     receipt again (POST /<lang>/receipt), so the token survives it without being stored anywhere
-    on the device; the page only holds it, as it holds the token. Its emergency help is open if
-    the report was urgent or, known here only for a report the server sealed, said that someone
-    is detained or missing."""
+    on the device; the page only holds it, as it holds the token."""
     return {
         "receipt": receipt,
         "contacts": intake().contacts,
         "nonce": nonce,
         "csrf_token": csrf.token(),
-        "help_open": situation in HELP_SITUATIONS,
         **challenges(),  # its form goes on with the token (to the details or the status page)
     }
 

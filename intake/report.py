@@ -70,7 +70,7 @@ def _file(form: ReportFields, values: MultiDict[str, str]) -> ResponseReturnValu
     # A resent request (double tap, reload, network retry) shows the first receipt again.
     repeat = filing.repeat(form.nonce.data, holds())
     if repeat is not None:
-        return receipt_page(repeat, form.nonce.data, values.get("situation", ""))
+        return receipt_page(repeat, form.nonce.data)
     if not form.validate():
         return show_form(values, form.problems(), _("Please look at the marked question."), status=400)
     paying = paid(form, form.nonce.data)
@@ -78,7 +78,7 @@ def _file(form: ReportFields, values: MultiDict[str, str]) -> ResponseReturnValu
         # A double tap whose twin, in another process, spent the form's challenge and is filing.
         repeat = filing.await_repeat(form.nonce.data) if paying is Payment.BY_TWIN else None
         if repeat is not None:
-            return receipt_page(repeat, form.nonce.data, values.get("situation", ""))
+            return receipt_page(repeat, form.nonce.data)
         return show_form(values, notice=wait_notice(), status=400)
     collected = form.answers()
     public = filing.intake_key().public_key
@@ -96,4 +96,4 @@ def _file(form: ReportFields, values: MultiDict[str, str]) -> ResponseReturnValu
             holds=holds(),
             whole=files,
         )
-    return receipt_page(receipt, form.nonce.data, values.get("situation", ""))
+    return receipt_page(receipt, form.nonce.data)

@@ -149,8 +149,6 @@ def test_without_javascript_the_help_is_open_after_the_danger_and_situation_ques
     ("answers", "shown", "text"),
     [
         ({"danger": "yes"}, True, "You said someone is in immediate danger"),
-        ({"situation": "detained"}, True, "You said someone is detained or missing"),
-        ({"situation": "missing"}, True, "You said someone is detained or missing"),
         ({"situation": "free", "danger": "no"}, False, ""),
     ],
 )

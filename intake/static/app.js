@@ -153,7 +153,6 @@ function guard(form, run) {
 
 // Emergency help is open in the HTML (a page without JavaScript cannot open it on an answer);
 // here it opens only while an answer it names (data-when="name=value ...") is chosen.
-const HELP_SITUATIONS = ['detained', 'missing'];
 function emergencyHelp(form) {
   const boxes = [...form.querySelectorAll('details.sos[data-when]')];
   const update = () => {
@@ -226,15 +225,13 @@ if (report) {
     // The page's own language links would lose the token: the receipt brings a switch that keeps it.
     $('body > nav.langs')?.remove();
     document.title = $('#receipt').dataset.title;
-    const help = $('#receipt-help');
-    if (help && HELP_SITUATIONS.includes(answers.situation)) help.hidden = false;
     printButton();
     const answered = Date.now();
     await sendFiles(j.uploads, sealed);
     // The box shows the token for 30 minutes (crypto/receipt.py SHOW_AGAIN_SECONDS): after slow
     // uploads that took longer, moving on would lose it, so the page stays as it is.
     if (Date.now() - answered < 25 * 60 * 1000) {  // 30 minutes, less a margin
-      onwards(HELP_SITUATIONS.includes(answers.situation) ? { files: 'sent', help: 'open' } : { files: 'sent' });
+      onwards({ files: 'sent' });
     }
   });
 }
