@@ -22,7 +22,7 @@ from . import audit, details, errors, reading
 from .clock import today
 from .consent import Consent
 from .conversation import context
-from .models import Case, Direction, Message, Note, Status, StatusChange
+from .models import Case, Direction, Message, Note, ReportDetails, Status, StatusChange
 from .notes import note_context
 from .questionnaire import STAGES
 from .reading import ConsentRow, Keys, Names, Sealed
@@ -285,12 +285,17 @@ def load(session: Session, case: Case, keys: Keys, language: str) -> CaseFile:
 
 def read(session: Session, case_id: str, keys: Keys, language: str, actor_id: int) -> CaseFile:
     """A caseworker reads the case: what they decrypted is audited (counts, never content) and
-    the reporter's messages stop counting as unread in the inbox."""
+    the reporter's messages and added details stop counting as unread in the inbox."""
     case = get(session, case_id)
     casefile = load(session, case, keys, language)
     session.execute(
         update(Message)
         .where(Message.case_id == case.id, Message.direction == Direction.FROM_REPORTER, Message.read_on.is_(None))
+        .values(read_on=today())
+    )
+    session.execute(
+        update(ReportDetails)
+        .where(ReportDetails.case_id == case.id, ReportDetails.read_on.is_(None))
         .values(read_on=today())
     )
     audit.record(session, "case.view", actor_id=actor_id, case_id=case.id)

@@ -22,7 +22,7 @@ from .clock import today
 from .config import Settings
 from .db import Database
 from .keyring import Keyring
-from .models import Case, Caseworker, Direction, Message, Role, Status
+from .models import Case, Caseworker, Direction, Message, ReportDetails, Role, Status
 
 PAGE_SIZE = 100
 ALERT_SITUATIONS = frozenset({"detained", "missing"})
@@ -161,12 +161,22 @@ def _load(session: Session, filters: Filters, me: int) -> list[Record]:
 
 
 def _unread(session: Session) -> dict[str, int]:
-    stmt = (
+    """Per case, what came from the reporter that no caseworker has opened: messages and details."""
+    messages = (
         select(Message.case_id, func.count())
         .where(Message.direction == Direction.FROM_REPORTER, Message.read_on.is_(None))
         .group_by(Message.case_id)
     )
-    return {case_id: count for case_id, count in session.execute(stmt)}
+    details = (
+        select(ReportDetails.case_id, func.count())
+        .where(ReportDetails.read_on.is_(None))
+        .group_by(ReportDetails.case_id)
+    )
+    unread: dict[str, int] = {}
+    for stmt in (messages, details):
+        for case_id, count in session.execute(stmt):
+            unread[case_id] = unread.get(case_id, 0) + count
+    return unread
 
 
 def _row(record: Record, entry: inbox_index.Entry, unread: int, on: dt.date, rules: StaleRules) -> Row:

@@ -170,7 +170,8 @@ class Submission(Base):
 class ReportDetails(Base):
     """Answers the reporter added later ("Add details"): an envelope of purpose details, to an
     intake key, bound to ``case:<id>/details``. Only ever inserted (by the intake, through its
-    capability-checked function); the desk merges them over the report's answers in order."""
+    capability-checked function); the desk merges them over the report's answers in order, and
+    marks them read (``read_on``) when a caseworker opens the case, like the reporter's messages."""
 
     __tablename__ = "report_details"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -178,6 +179,7 @@ class ReportDetails(Base):
     received_on: Mapped[dt.date] = mapped_column(Date)
     intake_key_id: Mapped[str] = mapped_column(ForeignKey("intake_keys.id"))
     envelope: Mapped[bytes] = mapped_column(LargeBinary)
+    read_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
 
 
 class Message(Base):

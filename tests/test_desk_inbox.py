@@ -14,7 +14,7 @@ from cases import inbox, installation, keyring
 from cases import inbox_index as index
 from cases.conversation import change_status, context
 from cases.intake_keys import current
-from cases.models import AuditEvent, Case, Caseworker, Direction, Message, Role, Status
+from cases.models import AuditEvent, Case, Caseworker, Direction, Message, ReportDetails, Role, Status, Submission
 from crypto.envelope import Purpose, seal
 from crypto.inbox_index import EntryCipher
 
@@ -222,9 +222,17 @@ def test_unread_reporter_messages_are_counted(desk_client, database) -> None:
             session.add(
                 Message(case_id=case_id, direction=direction, sent_on=_ago(0), team_envelope=b"x", read_on=read_on)
             )
+        # Details the reporter added later count as something new from them too, until opened.
+        key_id = session.scalars(select(Submission.intake_key_id).where(Submission.case_id == case_id)).one()
+        session.add(ReportDetails(case_id=case_id, received_on=_ago(0), intake_key_id=key_id, envelope=b"x"))
+        session.add(
+            ReportDetails(case_id=case_id, received_on=_ago(1), intake_key_id=key_id, envelope=b"x", read_on=_ago(0))
+        )
     html = _page(desk_client)
-    assert re.search(case_id + r'</a>.*?<span class="badge">2</span>', html, re.S)
+    assert re.search(case_id + r'</a>.*?<span class="badge">3</span>', html, re.S)
     assert not re.search(quiet + r'</a></td>(?:(?!</tr>).)*<span class="badge">\d', html, re.S)
+    assert desk_client.get(f"/cases/{case_id}").status_code == 200  # a caseworker opens it
+    assert not re.search(case_id + r'</a></td>(?:(?!</tr>).)*<span class="badge">\d', _page(desk_client), re.S)
 
 
 # -- the index is encrypted -----------------------------------------------------------------------

@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.Column("received_on", sa.Date(), nullable=False),
         sa.Column("intake_key_id", sa.String(length=16), nullable=False),
         sa.Column("envelope", sa.LargeBinary(), nullable=False),
+        sa.Column("read_on", sa.Date(), nullable=True),
         sa.ForeignKeyConstraint(
             ["case_id"], ["cases.id"], name=op.f("fk_report_details_case_id_cases"), ondelete="CASCADE"
         ),
