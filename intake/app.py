@@ -115,14 +115,15 @@ def _inline_blocks(app: Flask) -> None:
     # Pages that seal load seal.js and strip.js from the intake itself (intake.inline).
     imports = {"full": ("'self'",), "light": ()}
     policies = {
-        (kind, styled): http.policy(
+        (kind, styled, recording): http.policy(
             scripts=(inline.scripts[kind].hash, *imports[kind]) if kind else (),
             styles=(style,) if styled else (),
             images=("'self'", "data:"),  # the empty inline icon: no request for /favicon.ico
-            media=("blob:",) if kind == "full" else (),  # a voice note played back before it is sent
+            media=("blob:",) if recording else (),  # a voice note played back before it is sent
         )
         for kind in (None, *inline.scripts)
         for styled in (False, True)
+        for recording in (False, True)
     }
     static_policy = http.policy(scripts=("'self'",), styles=())
 
@@ -134,14 +135,20 @@ def _inline_blocks(app: Flask) -> None:
         g.inline_script = kind
         return inline.scripts[kind].markup
 
-    app.jinja_env.globals.update(inline_style=inline_style, inline_script=inline_script)
+    def records_voice() -> str:
+        """Called by the voice_input() macro: this page records, so it may use the microphone."""
+        g.records_voice = True
+        return ""
+
+    app.jinja_env.globals.update(inline_style=inline_style, inline_script=inline_script, records_voice=records_voice)
 
     @app.after_request
     def _policy(response: Response) -> Response:
         if "Content-Security-Policy" not in response.headers:
-            key = (g.get("inline_script"), bool(g.get("inline_style")))
+            recording = bool(g.get("records_voice"))
+            key = (g.get("inline_script"), bool(g.get("inline_style")), recording)
             is_static = request.endpoint == "static"
             response.headers["Content-Security-Policy"] = static_policy if is_static else policies[key]
-            if key[0] == "full":  # the report form and the status page record voice notes (voice.js)
+            if recording:  # the report form and the status page record voice notes (voice.js)
                 response.headers["Permissions-Policy"] = http.RECORDING
         return response

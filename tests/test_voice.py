@@ -130,6 +130,12 @@ def test_only_the_form_and_the_status_page_may_use_the_microphone(
         path: intake_client.get(path)
         for path in ("/en/status", "/ru/safety", "/en/no-such-page", "/static/voice.js", "/intake-key", "/health")
     }
+    # The details page seals too (the full script) but records nothing: no microphone there.
+    add_details = re.search(r'(?s)<form[^>]*id="add-details".*?</form>', status_page.get_data(as_text=True))
+    assert add_details is not None
+    fields = dict(re.findall(r'name="(csrf|challenge|token)" value="([^"]*)"', add_details.group(0)))
+    others["details page"] = intake_client.post("/en/details", data={**fields, "solution": ""})
+    assert 'id="details"' in others["details page"].get_data(as_text=True)
     desk = logged_in_client(desk_app, database)
     others.update({f"desk {path}": desk.get(path) for path in ("/", "/login", "/account")})
     for name, response in recording.items():
