@@ -348,7 +348,7 @@ STAGES: dict[str, tuple[str, str]] = {
 # -- the quick path: three questions first, everything else later ("Add details") -----------------
 #: Asked on the report form's first page, in this order; then Send.
 QUICK_NAMES: tuple[str, ...] = ("danger", "what_happened", "consent_act")
-QUICK: tuple[Question, ...] = tuple(QUESTIONS[name] for name in QUICK_NAMES)
+QUICK: dict[str, Question] = {name: QUESTIONS[name] for name in QUICK_NAMES}
 #: The details page: every section of the form minus the quick questions, in the form's order.
 DETAILS_SECTIONS: tuple[Section, ...] = tuple(
     Section(s.title, tuple(q for q in s.questions if q.name not in QUICK_NAMES))

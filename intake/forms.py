@@ -86,9 +86,6 @@ def _question_field(question: Question) -> Field:
     return StringField(filters=[_text], validators=checks)
 
 
-_QUICK: dict[str, Question] = {q.name: q for q in QUICK}
-
-
 class ReportFields(PaidForm):
     # Every form page carries one; a guessable nonce would open someone else's receipt box.
     nonce = StringField(validators=[DataRequired(), Regexp(r"^[A-Za-z0-9_-]{22,64}\Z")])
@@ -97,11 +94,11 @@ class ReportFields(PaidForm):
 
     def validate(self, extra_validators: Any = None) -> bool:
         ok = bool(super().validate(extra_validators))
-        return _choices_ok(self, _QUICK) and ok
+        return _choices_ok(self, QUICK) and ok
 
     def answers(self) -> dict[str, str | list[str]]:
         """The non-empty answers, in the layout app.js builds too (docs/protocol.md, "Report")."""
-        return _answers(self, _QUICK)
+        return _answers(self, QUICK)
 
     def problems(self) -> dict[str, str]:
         return _problems(self)
@@ -137,7 +134,7 @@ def _problems(form: FlaskForm) -> dict[str, str]:
 # One field per quick question (the report form asks only those; the rest are details added
 # later, intake.details); annotate with ReportFields, which has everything the views read.
 ReportForm: type[ReportFields] = type(
-    "ReportForm", (ReportFields,), {name: _question_field(q) for name, q in _QUICK.items()}
+    "ReportForm", (ReportFields,), {name: _question_field(q) for name, q in QUICK.items()}
 )
 
 
