@@ -17,7 +17,7 @@ from werkzeug.datastructures import MultiDict
 from cases.filing import Receipt, Reporter
 from cases.limits import RETRY_AFTER_SECONDS
 from cases.proof_of_work import Path, Payment
-from cases.questionnaire import DANGER, QUESTIONS
+from cases.questionnaire import QUICK
 from web import compress
 
 from . import csrf
@@ -66,9 +66,10 @@ def show_form(
     limits = intake().settings
     page = render_template(
         "form.html",
-        danger=DANGER,  # the quick path (cases.questionnaire.QUICK); the rest is on the details page
-        what_happened=QUESTIONS["what_happened"],
-        consent_act=QUESTIONS["consent_act"],
+        # The quick path's three questions; the rest is on the details page (intake.details).
+        danger=QUICK["danger"],
+        what_happened=QUICK["what_happened"],
+        consent_act=QUICK["consent_act"],
         values=values,
         errors=errors or {},
         notice=notice,
