@@ -11,10 +11,11 @@ nothing of the request but a checked language code and route (no query string is
 that passed the CSRF check came from one of our own pages in the reporter's own browser session
 (SameSite=Strict cookie and its token), so no third party chose a byte of it; and the secrets a
 page echoes in hidden fields (the CSRF token, the reporter's token) are masked afresh in every
-answer (intake.csrf.mask), so their bytes never repeat and compression cannot reveal them. Views
-ask only for pages whose token was proven (the status page); every refusal (a failed CSRF check,
-a mistyped or unknown token, a form sent back with its answers) and every answer that shows a
-token in clear (the receipt) goes out uncompressed.
+answer (intake.csrf.mask), so their bytes never repeat and compression cannot reveal them. A
+secret a page must show in clear (the receipt's token) is marked with ``keep_stored`` and goes out
+in a stored block nothing refers to (``gzip_keeping``). Views ask only for pages whose token was
+proven (the status page) and for the receipt; every refusal (a failed CSRF check, a mistyped or
+unknown token, a form sent back with its answers) goes out uncompressed.
 
 ``Vary: Accept-Encoding`` goes on every answer that could have been compressed, so a cache in
 between (none should keep anything: every answer is no-store) never mixes the two forms.
@@ -41,7 +42,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD"})
 
 def allow_post() -> None:
     """Let this request's answer be compressed though it is a POST: call it only from a view
-    whose page echoes no text but the poster's own, and masks every secret (see the module).
+    whose page echoes no text but the poster's own, masks every secret it echoes and marks every
+    secret it shows with ``keep_stored`` (see the module).
     It takes effect only if the request also passed Flask-WTF's CSRF check (``g.csrf_valid``)."""
     g.compress_post = True
 
